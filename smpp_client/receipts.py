@@ -1,0 +1,126 @@
+"""Delivery receipts (SMPP 3.4 Appendix B): build the standard text, parse what carriers send."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from .constants import ESM_DELIVERY_RECEIPT, ESM_TYPE_MASK, MessageState, Tlv
+from .pdu import Pdu, tlv_cstr, tlv_int
+
+STAT_TO_STATE = {
+    "DELIVRD": MessageState.DELIVERED,
+    "EXPIRED": MessageState.EXPIRED,
+    "DELETED": MessageState.DELETED,
+    "UNDELIV": MessageState.UNDELIVERABLE,
+    "ACCEPTD": MessageState.ACCEPTED,
+    "UNKNOWN": MessageState.UNKNOWN,
+    "REJECTD": MessageState.REJECTED,
+    "ENROUTE": MessageState.ENROUTE,
+}
+STATE_TO_STAT = {state: stat for stat, state in STAT_TO_STATE.items()}
+FINAL_STATES = frozenset(
+    {
+        MessageState.DELIVERED,
+        MessageState.EXPIRED,
+        MessageState.DELETED,
+        MessageState.UNDELIVERABLE,
+        MessageState.REJECTED,
+    }
+)
+
+_FIELD_RES = {
+    "id": re.compile(r"\bid:\s*([0-9A-Za-z_\-]+)"),
+    "sub": re.compile(r"\bsub:\s*(\d+)"),
+    "dlvrd": re.compile(r"\bdlvrd:\s*(\d+)"),
+    "submit_date": re.compile(r"\bsubmit date:\s*(\d+)"),
+    "done_date": re.compile(r"\bdone date:\s*(\d+)"),
+    "stat": re.compile(r"\bstat:\s*([A-Za-z]+)"),
+    "err": re.compile(r"\berr:\s*([0-9A-Za-z]+)"),
+    "text": re.compile(r"\b[tT]ext:(.*)", re.S),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_id: str
+    state: MessageState
+    stat: str
+    error: str | None = None
+    submit_date: str | None = None
+    done_date: str | None = None
+    text: str | None = None
+
+
+def is_receipt(pdu: Pdu) -> bool:
+    return (pdu.fields.get("esm_class", 0) & ESM_TYPE_MASK) == ESM_DELIVERY_RECEIPT
+
+
+def smpp_date(moment: datetime) -> str:
+    return moment.strftime("%y%m%d%H%M")
+
+
+def receipt_text(
+    message_id: str,
+    stat: str,
+    submitted: datetime,
+    done: datetime,
+    err: str = "000",
+    text: str = "",
+    sub: int = 1,
+) -> str:
+    dlvrd = 1 if stat == "DELIVRD" else 0
+    return (
+        f"id:{message_id} sub:{sub:03d} dlvrd:{dlvrd:03d} submit date:{smpp_date(submitted)} "
+        f"done date:{smpp_date(done)} stat:{stat} err:{err} text:{text[:20]}"
+    )
+
+
+def parse_receipt(pdu: Pdu) -> Receipt | None:
+    """Prefer the receipted_message_id / message_state TLVs; fall back to the text form."""
+    raw = pdu.fields.get("short_message") or pdu.tlvs.get(Tlv.MESSAGE_PAYLOAD) or b""
+    text = raw.decode("latin-1")
+    found = {key: m.group(1) for key, rx in _FIELD_RES.items() if (m := rx.search(text))}
+    message_id = tlv_cstr(pdu.tlvs.get(Tlv.RECEIPTED_MESSAGE_ID)) or found.get("id")
+    state_value = tlv_int(pdu.tlvs.get(Tlv.MESSAGE_STATE))
+    stat = found.get("stat", "").upper()
+    if state_value is not None:
+        try:
+            state = MessageState(state_value)
+        except ValueError:
+            state = MessageState.UNKNOWN
+    elif stat in STAT_TO_STATE:
+        state = STAT_TO_STATE[stat]
+    else:
+        return None
+    if not message_id:
+        return None
+    return Receipt(
+        message_id=message_id,
+        state=state,
+        stat=stat or STATE_TO_STAT.get(state, "UNKNOWN"),
+        error=found.get("err"),
+        submit_date=found.get("submit_date"),
+        done_date=found.get("done_date"),
+        text=found.get("text"),
+    )
+
+
+def message_id_keys(message_id: str) -> tuple[str, ...]:
+    """Forms one SMSC message id may take in a receipt (carriers disagree on hex vs decimal).
+
+    The id as sent, plus its decimal reading and its hexadecimal reading, each as the other base,
+    so a lookup over these keys finds the submit_sm_resp id whichever base either side used.
+    """
+    keys = [message_id]
+    lowered = message_id.lower().lstrip("0") or "0"
+    if lowered not in keys:
+        keys.append(lowered)
+    if message_id.isdigit():
+        keys.append(format(int(message_id), "x"))
+    try:
+        keys.append(str(int(message_id, 16)))
+    except ValueError:
+        pass
+    return tuple(dict.fromkeys(keys))
