@@ -143,7 +143,7 @@ class PduError(Exception):
 
 
 class Pdu:
-    __slots__ = ("command_id", "status", "sequence", "fields", "tlvs")
+    __slots__ = ("command_id", "fields", "sequence", "status", "tlvs")
 
     def __init__(
         self,
@@ -180,7 +180,8 @@ class Pdu:
         return Pdu(self.command_id | RESPONSE_BIT, self.sequence, status, fields)
 
     def __repr__(self) -> str:
-        return f"Pdu({self.name}, seq={self.sequence}, status=0x{self.status:x}, {self.fields}, tlvs={self.tlvs})"
+        head = f"Pdu({self.name}, seq={self.sequence}, status=0x{self.status:x}"
+        return f"{head}, {self.fields}, tlvs={self.tlvs})"
 
 
 def encode(pdu: Pdu) -> bytes:
@@ -246,12 +247,16 @@ def decode(frame: bytes) -> Pdu:
                         raise PduError(
                             Status.ESME_RINVCMDLEN, f"{name} has no NUL terminator", command_id, sequence
                         )
-                    raise PduError(Status.ESME_RINVPARLEN, f"{name} longer than {limit - 1}", command_id, sequence)
+                    raise PduError(
+                        Status.ESME_RINVPARLEN, f"{name} longer than {limit - 1}", command_id, sequence
+                    )
                 fields[name] = frame[pos:nul].decode("latin-1")
                 pos = nul + 1
             else:
                 if pos >= end:
-                    raise PduError(Status.ESME_RINVCMDLEN, "body truncated at sm_length", command_id, sequence)
+                    raise PduError(
+                        Status.ESME_RINVCMDLEN, "body truncated at sm_length", command_id, sequence
+                    )
                 sm_len = frame[pos]
                 pos += 1
                 if pos + sm_len > end:
@@ -265,7 +270,9 @@ def decode(frame: bytes) -> Pdu:
             tag, tlen = struct.unpack_from(">HH", frame, pos)
             pos += 4
             if pos + tlen > end:
-                raise PduError(Status.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04x} truncated", command_id, sequence)
+                raise PduError(
+                    Status.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04x} truncated", command_id, sequence
+                )
             tlvs[tag] = frame[pos : pos + tlen]
             pos += tlen
     except PduError:

@@ -1,0 +1,443 @@
+"""Configuration: one TOML file, validated by pydantic, overridable from the environment.
+
+``SMSGW_<SECTION>_<KEY>`` overrides a scalar of a table section (``SMSGW_DATABASE_URL``,
+``SMSGW_DISPATCH_BATCH_SIZE``); ``SMSGW_CARRIERS_<NAME>_<KEY>`` and ``SMSGW_CRM_CLIENTS_<ID>_<KEY>``
+override a scalar of one entry of ``[[carriers]]`` / ``[[crm_clients]]`` (``SMSGW_CARRIERS_TELCEL_HOST``).
+Secrets never sit in the file: ``password_env`` / ``secret_env`` name the variable that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEMO_CONFIG",
+    "CarrierSettings",
+    "ConfigError",
+    "CrmClientSettings",
+    "DatabaseSettings",
+    "DispatchSettings",
+    "GatewaySettings",
+    "Settings",
+    "format_validation_error",
+    "load_settings",
+    "parse_listen",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+DEMO_CONFIG = CONFIG_DIR / "demo.toml"
+
+ENV_PREFIX = "SMSGW_"
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_DB_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str(e)`` is one line: ``config error: <key path>: <what is wrong>``."""
+
+    def __init__(self, message: str) -> None:
+        message = " ".join(str(message).split())  # always one line
+        if not message.startswith("config error: "):
+            message = "config error: " + message
+        super().__init__(message)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'host:port' (or '[v6]:port') -> (host, port); raises ValueError."""
+    host, sep, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port such as 127.0.0.1:8080, got {value!r}")
+    return host, int(port)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _context_env(info: ValidationInfo) -> Mapping[str, str]:
+    ctx = info.context or {}
+    env = ctx.get("env")
+    return os.environ if env is None else env
+
+
+def _from_file(info: ValidationInfo) -> bool:
+    return bool((info.context or {}).get("from_file"))
+
+
+def _resolve_secret(name: str | None, info: ValidationInfo) -> str | None:
+    """Check that the variable named by a ``*_env`` key is set; returns its value."""
+    if name is None:
+        return None
+    if not name.strip():
+        raise ValueError("must name an environment variable")
+    env = _context_env(info)
+    if name not in env:
+        raise ValueError(f"environment variable {name} is not set")
+    if not env[name]:
+        raise ValueError(f"environment variable {name} is empty")
+    return env[name]
+
+
+class GatewaySettings(_Section):
+    listen: str = "127.0.0.1:8080"
+    timezone: str = "America/Mexico_City"
+    short_code: str = "30311"
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    max_body_bytes: int = Field(65536, gt=0)
+    signature_tolerance_seconds: int = Field(300, gt=0)
+    node_id: str | None = None
+    # á í ó ú -> a i o u keeps Spanish texts in GSM-7 (half the cost of UCS-2); "full" maps all of
+    # Unicode that has a GSM look-alike; "off" sends accents as written (UCS-2).
+    transliteration: Literal["off", "accents", "full"] = "accents"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}: expected an IANA name such as America/Mexico_City"
+            ) from None
+        return v
+
+    @field_validator("short_code")
+    @classmethod
+    def _check_short_code(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{3,8}", v):
+            raise ValueError(f"expected 3 to 8 digits, got {v!r}")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, v: str) -> str:
+        if v.lower() not in _LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}, got {v!r}")
+        return v.lower()
+
+    @property
+    def host(self) -> str:
+        return parse_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_listen(self.listen)[1]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/smsgw.db"
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        scheme, sep, _ = v.partition("://")
+        if not sep or scheme.lower() not in _DB_SCHEMES:
+            # never echo the URL: it may hold a password
+            raise ValueError(
+                f"unsupported database URL scheme {scheme if sep else '(none)'!r}: "
+                "expected sqlite:///PATH, postgresql://… or postgresql+psycopg://…"
+            )
+        return v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.lower().startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file (relative to the current directory) or None (PostgreSQL, in-memory)."""
+        if not self.is_sqlite:
+            return None
+        path = self.url.partition("://")[2]
+        path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
+        path = path.split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the psycopg 3 driver made explicit (plain postgresql:// means psycopg2)."""
+        scheme, _, rest = self.url.partition("://")
+        if scheme.lower() == "postgresql":
+            return "postgresql+psycopg://" + rest
+        return self.url
+
+
+class CarrierSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    system_id: str
+    # password precedes password_env so the latter's validator can see an explicit password
+    password: str = Field("", repr=False, exclude=True)
+    password_env: str | None = None
+    system_type: str = ""
+    tps: float = Field(100, gt=0)
+    window: int = Field(10, ge=1, le=1000)
+    binds: int = Field(1, ge=1, le=32)
+    bind_mode: Literal["transceiver"] = "transceiver"
+    enquire_link_seconds: float = Field(30, gt=0)
+    response_timeout_seconds: float = Field(30, gt=0)
+    reconnect_min_seconds: float = Field(1, gt=0)
+    reconnect_max_seconds: float = Field(60, gt=0)
+    source_addr_ton: int = Field(6, ge=0, le=255)
+    source_addr_npi: int = Field(0, ge=0, le=255)
+    dest_addr_ton: int = Field(1, ge=0, le=255)
+    dest_addr_npi: int = Field(1, ge=0, le=255)
+    concat: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_password_in_file(cls, v: Any, info: ValidationInfo) -> Any:
+        if _from_file(info):
+            raise ValueError(
+                "passwords do not go in the configuration: set password_env to the name of the "
+                "environment variable that holds it"
+            )
+        return v
+
+    @field_validator("password_env")
+    @classmethod
+    def _check_password_env(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not info.data.get("password"):
+            _resolve_secret(v, info)
+        return v
+
+    @model_validator(mode="after")
+    def _fill_password(self, info: ValidationInfo) -> CarrierSettings:
+        if self.password_env and not self.password:
+            self.password = _resolve_secret(self.password_env, info) or ""
+        if self.reconnect_min_seconds > self.reconnect_max_seconds:
+            raise ValueError("reconnect_min_seconds must not exceed reconnect_max_seconds")
+        return self
+
+
+class CrmClientSettings(_Section):
+    id: str = Field(min_length=1)
+    secret: str = Field("", repr=False, exclude=True)
+    secret_env: str
+    callback_url: str | None = None
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _no_secret_in_file(cls, v: Any, info: ValidationInfo) -> Any:
+        if _from_file(info):
+            raise ValueError(
+                "secrets do not go in the configuration: set secret_env to the name of the "
+                "environment variable that holds it"
+            )
+        return v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _check_secret_env(cls, v: str, info: ValidationInfo) -> str:
+        if not info.data.get("secret"):
+            _resolve_secret(v, info)
+        return v
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"https?://[^/\s]+", v):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _fill_secret(self, info: ValidationInfo) -> CrmClientSettings:
+        if not self.secret:
+            self.secret = _resolve_secret(self.secret_env, info) or ""
+        return self
+
+
+class DispatchSettings(_Section):
+    batch_size: int = Field(500, ge=1)
+    interval_seconds: float = Field(0.5, gt=0)
+    lease_seconds: float = Field(120, gt=0)
+    max_attempts: int = Field(10, ge=1)
+    validity_hours: float = Field(24, gt=0)
+
+
+class Settings(_Section):
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    carriers: list[CarrierSettings] = Field(default_factory=list)
+    crm_clients: list[CrmClientSettings] = Field(default_factory=list)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    simulator: dict[str, Any] = Field(default_factory=dict)  # validated by the simulator package
+    source_path: Path | None = None
+
+    @field_validator("carriers")
+    @classmethod
+    def _unique_carriers(cls, v: list[CarrierSettings]) -> list[CarrierSettings]:
+        _check_unique([c.name for c in v], "carrier name", "carriers")
+        return v
+
+    @field_validator("crm_clients")
+    @classmethod
+    def _unique_clients(cls, v: list[CrmClientSettings]) -> list[CrmClientSettings]:
+        _check_unique([c.id for c in v], "crm client id", "crm_clients")
+        return v
+
+    def carrier(self, name: str) -> CarrierSettings | None:
+        return next((c for c in self.carriers if c.name == name), None)
+
+    def crm_client(self, client_id: str) -> CrmClientSettings | None:
+        return next((c for c in self.crm_clients if c.id == client_id), None)
+
+
+def _check_unique(values: list[str], what: str, section: str) -> None:
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r} ({section}[{seen[value]}] and {section}[{i}])")
+        seen[value] = i
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_FRIENDLY = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
+
+
+def _key_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def format_validation_error(
+    exc: ValidationError,
+    prefix: str = "",
+    origins: Mapping[tuple[int | str, ...], str] | None = None,
+) -> str:
+    """One line for the first error: ``<key path>: <what is wrong>`` (``carriers[0].port: …``).
+
+    ``prefix`` is prepended to the key path (``"simulator"`` -> ``simulator.carriers[0].port``);
+    ``origins`` maps a loc to the environment variable that supplied it, named in the message.
+    Wrap it in ConfigError for the ``config error: `` prefix.
+    """
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:
+        return f"{prefix or '(top level)'}: {exc}"
+    err = errors[0]
+    loc = tuple(err["loc"])
+    msg = _FRIENDLY.get(err["type"], err["msg"])
+    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        msg = str(err["ctx"]["error"])
+    if origins:
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in origins:
+                msg += f" (from environment variable {origins[loc[:n]]})"
+                break
+    return " ".join(f"{_key_path(loc, prefix)}: {msg}".split())
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+_TABLE_SECTIONS = ("gateway", "database", "dispatch", "simulator")
+_LIST_SECTIONS = {"carriers": "name", "crm_clients": "id"}
+
+
+def _env_token(value: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", value.upper())
+
+
+def _set_scalar(table: dict[str, Any], key: str, value: str, var: str, where: str) -> None:
+    if isinstance(table.get(key), dict | list):
+        raise ConfigError(f"{where}.{key}: environment variable {var} cannot replace a table or an array")
+    table[key] = value
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[int | str, ...], str]:
+    """Apply SMSGW_* overrides in place; returns {loc: variable} for error messages."""
+    origins: dict[tuple[int | str, ...], str] = {}
+    # longest section name first so SMSGW_CRM_CLIENTS_… never reads as a section "crm"
+    for var in sorted(v for v in env if v.startswith(ENV_PREFIX)):
+        rest = var[len(ENV_PREFIX) :]
+        for section in sorted(_TABLE_SECTIONS, key=len, reverse=True):
+            token = section.upper() + "_"
+            if rest.startswith(token) and len(rest) > len(token):
+                key = rest[len(token) :].lower()
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):
+                    _set_scalar(table, key, env[var], var, section)
+                    origins[(section, key)] = var
+                break
+        else:
+            for section, id_key in _LIST_SECTIONS.items():
+                token = section.upper() + "_"
+                items = raw.get(section)
+                if not rest.startswith(token) or not isinstance(items, list):
+                    continue
+                tail = rest[len(token) :]
+                for i, item in enumerate(items):
+                    ident = item.get(id_key) if isinstance(item, dict) else None
+                    if not isinstance(ident, str) or not ident:
+                        continue
+                    item_token = _env_token(ident) + "_"
+                    if tail.startswith(item_token) and len(tail) > len(item_token):
+                        key = tail[len(item_token) :].lower()
+                        _set_scalar(item, key, env[var], var, f"{section}[{i}]")
+                        origins[(section, i, key)] = var
+    return origins
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, override from the environment, validate. Raises ConfigError (one line)."""
+    path = Path(path).expanduser() if path is not None else DEFAULT_CONFIG
+    env = os.environ if env is None else env
+    raw = _read_toml(path)
+    if "source_path" in raw:
+        raise ConfigError("source_path: unknown key")
+    origins = _apply_env(raw, env)
+    try:
+        settings = Settings.model_validate(raw, context={"env": env, "from_file": True})
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, origins=origins)) from None
+    settings.source_path = path.resolve()
+    return settings

@@ -1,0 +1,42 @@
+"""Request helpers shared by the API handlers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from .auth import verify
+from .context import CONTEXT
+from .problems import Problem
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Problem(
+            413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
+        )
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise Problem(
+            413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
+        )
+    return body
+
+
+async def authenticate(request: web.Request, body: bytes = b"") -> str:
+    ctx = request.app[CONTEXT]
+    return verify(request.headers, body, ctx.secrets, ctx.signature_tolerance_seconds)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(data, ensure_ascii=False, default=str), content_type="application/json"
+    )

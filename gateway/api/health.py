@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import text
+
+from .common import json_response
+from .context import CONTEXT
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def _ping(conn) -> None:
+    conn.execute(text("SELECT 1"))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    checks = {"database": "ok", "carriers": "ok"}
+    try:
+        await ctx.db.run(_ping)
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    if not ctx.is_ready():
+        checks["carriers"] = "no carrier bound"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    )

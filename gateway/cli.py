@@ -1,0 +1,185 @@
+"""The ``smsgw`` command line (spec section 2)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from config.settings import DEMO_CONFIG, ConfigError, Settings, load_settings
+
+DEMO_ENV_DEFAULTS = {"SMSGW_DEMO_SECRET": "demo-secret", "SMSGW_DEMO_SMSC_PASSWORD": "smsgw"}
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"smsgw: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _load(path: str | None, default: Path | None = None) -> Settings:
+    try:
+        return load_settings(path or default)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+
+
+def _setup_logging(settings: Settings, fmt: str | None = None) -> None:
+    from gateway.logging import configure_logging
+
+    configure_logging(fmt or settings.gateway.log_format, settings.gateway.log_level)
+
+
+def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``main(stop_event)`` on uvloop when available; SIGINT/SIGTERM set the event."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as r:
+        r.run(runner())
+
+
+def _check_schema(settings: Settings) -> None:
+    from gateway.store.migrate import current, head
+
+    have = current(settings.database.url)
+    if have != head():
+        _fail(
+            f"the database is at revision {have or 'none'}, this smsgw needs {head()}: "
+            f"run `smsgw db upgrade --config {settings.source_path or 'PATH'}` first"
+        )
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    from gateway.store.migrate import upgrade
+
+    settings = _load(args.config)
+    _setup_logging(settings)
+    upgrade(settings.database.url)
+    print("database is at the latest revision")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from gateway.runtime import GatewayRuntime
+
+    settings = _load(args.config)
+    _setup_logging(settings)
+    _check_schema(settings)
+
+    async def main(stop: asyncio.Event) -> None:
+        gateway = GatewayRuntime(settings)
+        await gateway.start()
+        try:
+            await stop.wait()
+        finally:
+            await gateway.stop()
+
+    _run(main)
+
+
+def _simulator_settings(settings: Settings):
+    from simulator.settings import load_settings as load_simulator_settings
+
+    try:
+        return load_simulator_settings(settings.simulator)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def cmd_simulator(args: argparse.Namespace) -> None:
+    from simulator.app import Simulator
+
+    settings = _load(args.config, DEMO_CONFIG)
+    _setup_logging(settings, "console")
+    sim_settings = _simulator_settings(settings)
+
+    async def main(stop: asyncio.Event) -> None:
+        sim = Simulator(sim_settings)
+        await sim.start()
+        print(sim.describe())
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    _run(main)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from gateway.demo import banner
+    from gateway.runtime import GatewayRuntime
+    from gateway.store.migrate import upgrade
+    from simulator.app import Simulator
+
+    for key, value in DEMO_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    settings = _load(args.config, DEMO_CONFIG)
+    _setup_logging(settings)
+    sim_settings = _simulator_settings(settings)
+    upgrade(settings.database.url)
+
+    async def main(stop: asyncio.Event) -> None:
+        sim = Simulator(sim_settings)
+        await sim.start()
+        gateway = GatewayRuntime(settings)
+        await gateway.start()
+        await gateway.pool.wait_bound(5)
+        print(banner(settings, gateway, sim), flush=True)
+        try:
+            await stop.wait()
+        finally:
+            print("\nstopping…", flush=True)
+            await gateway.stop()
+            await sim.stop()
+
+    _run(main)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgw", description="SMS citizen-notification gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", metavar="PATH", help="TOML configuration file")
+        p.set_defaults(func=func)
+        return p
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest revision")
+    up.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    up.set_defaults(func=cmd_db_upgrade)
+    add("serve", cmd_serve, "run the gateway against the configured database and carriers")
+    add("simulator", cmd_simulator, "run the SMSC simulator alone")
+    add("demo", cmd_demo, "gateway + bundled simulator on SQLite, in one process")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""The one place that reads the wall clock; tests replace it to control time."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,66 @@
+"""Dates as citizens read them, in the city's time zone ("martes 3 de diciembre, 10:30")."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+_DAYS = {
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+def _local(moment: date | datetime, tz: ZoneInfo) -> date | datetime:
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+        return moment.astimezone(tz)
+    return moment
+
+
+def long_date(moment: date | datetime, tz: ZoneInfo, language: str = "es") -> str:
+    local = _local(moment, tz)
+    day = _DAYS[language][local.weekday()]
+    month = _MONTHS[language][local.month - 1]
+    if language == "en":
+        return f"{day}, {month} {local.day}"
+    return f"{day} {local.day} de {month}"
+
+
+def long_datetime(moment: datetime, tz: ZoneInfo, language: str = "es") -> str:
+    local = _local(moment, tz)
+    return f"{long_date(local, tz, language)}, {local:%H:%M}"
+
+
+def short_date(moment: date | datetime, tz: ZoneInfo, language: str = "es") -> str:
+    local = _local(moment, tz)
+    return f"{local:%m/%d/%Y}" if language == "en" else f"{local:%d/%m/%Y}"
