@@ -23,7 +23,10 @@ async def problem_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return Problem(exc.status, exc.reason, slug=f"http-{exc.status}").response(request.path)
+        response = Problem(exc.status, exc.reason, slug=f"http-{exc.status}").response(request.path)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error", path=request.path)
         return Problem(500, "Internal error", "the error was logged", slug="internal").response(request.path)

@@ -51,7 +51,7 @@ def verify(
             timestamp = value
         elif key == "v1":
             candidates.append(value)
-    if timestamp is None or not timestamp.isdigit() or not candidates:
+    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not candidates:
         raise _unauthorized(f"{SIGNATURE_HEADER} must be t=<unix seconds>,v1=<hex hmac>")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > tolerance_seconds:
@@ -59,6 +59,6 @@ def verify(
             f"signature timestamp is more than {tolerance_seconds} s away from the server clock"
         )
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, c.lower()) for c in candidates):
+    if not any(c.isascii() and hmac.compare_digest(expected, c.lower()) for c in candidates):
         raise _unauthorized("signature does not match")
     return client_id

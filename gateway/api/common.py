@@ -13,16 +13,19 @@ from .problems import Problem
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however the client split it; over ``limit`` bytes is a 413."""
+    too_large = Problem(
+        413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
+    )
     if request.content_length is not None and request.content_length > limit:
-        raise Problem(
-            413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
-        )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Problem(
-            413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
-        )
-    return body
+        raise too_large
+    chunks, size = [], 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def authenticate(request: web.Request, body: bytes = b"") -> str:

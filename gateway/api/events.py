@@ -26,7 +26,9 @@ async def post_event(request: web.Request) -> web.Response:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}", [("", str(exc))]) from None
+        raise Problem(
+            400, "Malformed JSON", f"the body is not valid JSON: {exc}", [("body", str(exc))]
+        ) from None
     try:
         event = parse_event(data, REQUIRED_FIELDS)
     except EventInvalid as exc:

@@ -59,11 +59,11 @@ def message_view(row: dict) -> dict:
 
 
 async def get_message(request: web.Request) -> web.Response:
-    await authenticate(request)
+    client_id = await authenticate(request)
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
         raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
     row = await request.app[CONTEXT].db.run(outbox.get_message, int(raw))
-    if row is None:
+    if row is None or row["client_id"] not in (None, client_id):  # a CRM sees its own events' messages
         raise Problem(404, "Not found", f"no message {raw}")
     return json_response(message_view(row))

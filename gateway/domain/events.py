@@ -28,7 +28,13 @@ class _Model(BaseModel):
 class Citizen(_Model):
     msisdn: str
     name: str | None = Field(default=None, max_length=120)
-    language: Literal["es", "en"] = "es"
+    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}([-_][A-Za-z]{2})?$")
+
+    @field_validator("language")
+    @classmethod
+    def _primary_subtag(cls, value: str | None) -> str | None:
+        """'es-MX' -> 'es'; a language without templates falls back to Spanish when rendered."""
+        return value[:2].lower() if value else None
 
     @field_validator("msisdn", mode="before")
     @classmethod
@@ -90,10 +96,18 @@ def _path(loc: tuple) -> str:
     return out
 
 
-def parse_event(data: object, required: dict[str, tuple[str, ...]]) -> Event:
-    """Validate a decoded JSON body; ``required`` maps each supported type to its required paths."""
+def parse_event(
+    data: object,
+    required: dict[str, tuple[str, ...]],
+    emergency_types: frozenset[str] = frozenset({"emergency.alert"}),
+) -> Event:
+    """Validate a decoded JSON body; ``required`` maps each supported type to its required paths.
+
+    A CRM may lower or raise an event's priority, but only emergencies may claim ``emergency``
+    (it overrides quiet hours and overtakes everything queued).
+    """
     if not isinstance(data, dict):
-        raise EventInvalid([("", "the body must be a JSON object")])
+        raise EventInvalid([("body", "the body must be a JSON object")])
     try:
         event = Event.model_validate(data)
     except ValidationError as exc:
@@ -103,6 +117,10 @@ def parse_event(data: object, required: dict[str, tuple[str, ...]]) -> Event:
     if event.type not in required:
         supported = ", ".join(sorted(required))
         raise EventInvalid([("type", f"unsupported event type {event.type!r}; supported: {supported}")])
+    if event.priority == "emergency" and event.type not in emergency_types:
+        raise EventInvalid(
+            [("priority", f"'emergency' is reserved for {', '.join(sorted(emergency_types))}")]
+        )
     missing = [path for path in required[event.type] if _lookup(event, path) is None]
     if missing:
         raise EventInvalid([(path, f"required for {event.type}") for path in missing])

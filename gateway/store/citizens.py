@@ -11,12 +11,12 @@ from .models import cases, citizens
 
 
 def upsert_citizen(
-    conn: Connection, msisdn: str, language: str, name: str | None, now: datetime
-) -> tuple[int, bool]:
-    """Returns (citizen id, opted_out)."""
+    conn: Connection, msisdn: str, language: str | None, name: str | None, now: datetime
+) -> tuple[int, bool, str]:
+    """Returns (citizen id, opted_out, language); a language or name not given keeps the stored one."""
     conn.execute(
         insert_ignoring_conflicts(conn, citizens, ["msisdn"]).values(
-            msisdn=msisdn, language=language, name=name, created_at=now, updated_at=now
+            msisdn=msisdn, language=language or "es", name=name, created_at=now, updated_at=now
         )
     )
     row = conn.execute(
@@ -24,13 +24,13 @@ def upsert_citizen(
             citizens.c.msisdn == msisdn
         )
     ).one()
-    if row.language != language or (name and row.name != name):
+    if (language and row.language != language) or (name and row.name != name):
         conn.execute(
             update(citizens)
             .where(citizens.c.id == row.id)
-            .values(language=language, name=name or row.name, updated_at=now)
+            .values(language=language or row.language, name=name or row.name, updated_at=now)
         )
-    return row.id, bool(row.opted_out)
+    return row.id, bool(row.opted_out), language or row.language
 
 
 def upsert_case(

@@ -47,16 +47,18 @@ def accept_event(
     rows = []
     if kind.audience == "case_citizen":
         citizen = event.citizen
-        citizen_id, opted_out = upsert_citizen(conn, citizen.msisdn, citizen.language, citizen.name, now)
+        citizen_id, opted_out, language = upsert_citizen(
+            conn, citizen.msisdn, citizen.language, citizen.name, now
+        )
         upsert_case(conn, event.case.folio, citizen_id, event.case.category, event.case.status, now)
         if not opted_out:
-            text = composer.compose(event, citizen.language, now)
+            text = composer.compose(event, language, now)
             rows.append(
                 {
                     "event_id": event_row_id,
                     "citizen_id": citizen_id,
                     "msisdn": citizen.msisdn,
-                    "language": citizen.language,
+                    "language": language,
                     "body": text.body,
                     "encoding": text.encoding,
                     "segments": text.segments,

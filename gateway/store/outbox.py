@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from gateway.domain.status import FINAL_STATUSES, MessageStatus
 
-from .models import message_parts, message_status_history, messages
+from .models import events, message_parts, message_status_history, messages
 
 
 @dataclass(slots=True)
@@ -298,7 +298,12 @@ def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, 
 
 
 def get_message(conn: Connection, message_id: int) -> dict | None:
-    row = conn.execute(select(messages).where(messages.c.id == message_id)).mappings().first()
+    client = select(events.c.client_id).where(events.c.id == messages.c.event_id).scalar_subquery()
+    row = (
+        conn.execute(select(messages, client.label("client_id")).where(messages.c.id == message_id))
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     history = conn.execute(
