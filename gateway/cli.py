@@ -107,6 +107,7 @@ def _simulator_settings(settings: Settings):
 
 
 def cmd_simulator(args: argparse.Namespace) -> None:
+    from gateway.demo import simulator_ports
     from simulator.app import Simulator
 
     settings = _load(args.config, DEMO_CONFIG)
@@ -116,7 +117,7 @@ def cmd_simulator(args: argparse.Namespace) -> None:
     async def main(stop: asyncio.Event) -> None:
         sim = Simulator(sim_settings)
         await sim.start()
-        print(sim.describe())
+        print(f"SMSC simulator: {simulator_ports(sim)}; virtual handsets on {sim.http_url}/", flush=True)
         try:
             await stop.wait()
         finally:

@@ -32,6 +32,11 @@ def get_command(base_url: str, client: str, secret: str, message_id: str = "1") 
     return f"T=$(date +%s); curl -sS {url} {_signature(client, secret, '')}; echo"
 
 
+def simulator_ports(simulator) -> str:
+    carriers = simulator.settings.carriers
+    return ", ".join(f"{c.name} on port {simulator.carrier_port(c.name)}" for c in carriers)
+
+
 def banner(settings, gateway, simulator) -> str:
     client = settings.crm_clients[0]
     base = gateway.url
@@ -44,7 +49,7 @@ def banner(settings, gateway, simulator) -> str:
             "smsgw demo is running (Ctrl-C stops it)",
             f"  gateway API        {base}   (health: {base}/healthz)",
             f"  virtual handsets   {simulator.http_url}/",
-            f"  simulator SMPP     {simulator.describe_ports()}",
+            f"  simulator SMPP     {simulator_ports(simulator)}",
             f"  links              {carriers}",
             f"  database           {settings.database.url}",
             f"  CRM client         id={client.id} secret={client.secret}",

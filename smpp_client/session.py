@@ -122,7 +122,8 @@ class SmppSession:
                 delay = self.config.reconnect_min_seconds
             except (TimeoutError, OSError, SessionError) as exc:
                 self.last_error = str(exc) or type(exc).__name__
-                log.warning("smpp link failed", session=self.label, error=self.last_error)
+                if not self._stopping:
+                    log.warning("smpp link failed", session=self.label, error=self.last_error)
             finally:
                 self._link_lost()
             if self._stopping:
