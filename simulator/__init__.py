@@ -1,0 +1,1 @@
+"""The bundled SMSC simulator: see ``simulator/README.md``; entry points in :mod:`simulator.app`."""

@@ -185,13 +185,18 @@ class Pdu:
 
 
 def encode(pdu: Pdu) -> bytes:
-    schema = _COMPILED.get(pdu.command_id)
+    body = encode_body(pdu.command_id, pdu.fields, pdu.tlvs, pdu.status)
+    return HEADER.pack(HEADER_LEN + len(body), pdu.command_id, pdu.status, pdu.sequence) + body
+
+
+def encode_body(command_id: int, fields: dict, tlvs: dict | None = None, status: int = 0) -> bytes:
+    """The PDU after its header (what :func:`with_header` completes for a sequence number)."""
+    schema = _COMPILED.get(command_id)
     if schema is None:
-        raise ValueError(f"cannot encode command 0x{pdu.command_id:08x}")
-    fields = pdu.fields
+        raise ValueError(f"cannot encode command 0x{command_id:08x}")
     out = bytearray()
     # A response with an error status may carry an empty body (bind_resp, submit_sm_resp).
-    if not (pdu.status and pdu.command_id & RESPONSE_BIT and not fields):
+    if not (status and command_id & RESPONSE_BIT and not fields):
         for name, kind, limit in schema:
             value = fields.get(name)
             if kind == 0:
@@ -208,10 +213,15 @@ def encode(pdu: Pdu) -> bytes:
                     raise ValueError(f"{name} longer than {limit} octets")
                 out.append(len(raw))
                 out += raw
-    for tag, value in pdu.tlvs.items():
-        out += struct.pack(">HH", tag, len(value))
-        out += value
-    return HEADER.pack(HEADER_LEN + len(out), pdu.command_id, pdu.status, pdu.sequence) + out
+    if tlvs:
+        for tag, value in tlvs.items():
+            out += struct.pack(">HH", tag, len(value))
+            out += value
+    return bytes(out)
+
+
+def with_header(command_id: int, sequence: int, body: bytes, status: int = 0) -> bytes:
+    return HEADER.pack(HEADER_LEN + len(body), command_id, status, sequence) + body
 
 
 def make(command_id: int, sequence: int, status: int = 0, tlvs: dict | None = None, **fields) -> bytes:
@@ -304,7 +314,12 @@ class FrameBuffer:
             length = int.from_bytes(buf[pos : pos + 4], "big")
             if length < HEADER_LEN or length > MAX_PDU_LEN:
                 del buf[:pos]
-                raise PduError(Status.ESME_RINVCMDLEN, f"impossible command_length {length}")
+                if frames:  # hand over the good PDUs first; the next feed reports the bad one
+                    return frames
+                sequence = int.from_bytes(buf[12:16], "big") if len(buf) >= HEADER_LEN else 0
+                command_id = int.from_bytes(buf[4:8], "big") if len(buf) >= 8 else None
+                message = f"impossible command_length {length}"
+                raise PduError(Status.ESME_RINVCMDLEN, message, command_id, sequence)
             if n - pos < length:
                 break
             frames.append(bytes(buf[pos : pos + length]))
