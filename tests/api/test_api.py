@@ -167,7 +167,9 @@ async def test_english_citizen_gets_the_english_text(api):
     assert (await api.post(event)).status == 202
     [row] = api.messages()
     assert row["language"] == "en"
-    assert row["body"].startswith("We received your report (Fuga de agua) on Sunday, November 29 with case number ")
+    assert row["body"].startswith(
+        "We received your report (Fuga de agua) on Sunday, November 29 with case number "
+    )
 
 
 async def test_same_event_posted_again_answers_identically_and_writes_nothing(api):

@@ -73,7 +73,9 @@ def test_without_category_the_clause_is_left_out(renderer):
         "Recibimos su reporte el 29/11/2026 con folio MH-2026-004512. "
         "Para saber su estado envíe ESTADO MH-2026-004512 al 30311."
     )
-    assert _render(renderer, "en", category=None).startswith("We received your report on Sunday, November 29 ")
+    assert _render(renderer, "en", category=None).startswith(
+        "We received your report on Sunday, November 29 "
+    )
 
 
 @pytest.mark.parametrize("language", ["fr", "pt", "xx"])
