@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseSettings",
     "DispatchSettings",
     "GatewaySettings",
+    "RoutingSettings",
     "Settings",
     "format_validation_error",
     "load_settings",
@@ -205,7 +206,9 @@ class CarrierSettings(_Section):
     tps: float = Field(100, gt=0)
     window: int = Field(10, ge=1, le=1000)
     binds: int = Field(1, ge=1, le=32)
-    bind_mode: Literal["transceiver"] = "transceiver"
+    # "transceiver": `binds` transceiver sessions; "transmitter_receiver": `binds` pairs of one
+    # transmitter (submits) and one receiver (receipts, MO)
+    bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
     enquire_link_seconds: float = Field(30, gt=0)
     response_timeout_seconds: float = Field(30, gt=0)
     reconnect_min_seconds: float = Field(1, gt=0)
@@ -215,6 +218,22 @@ class CarrierSettings(_Section):
     dest_addr_ton: int = Field(1, ge=0, le=255)
     dest_addr_npi: int = Field(1, ge=0, le=255)
     concat: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
+    # issue 4: speed limit under throttling (AIMD), timeouts, failover
+    min_tps: float = Field(1, gt=0)  # the rate never drops below this when the SMSC throttles
+    throttle_decrease: float = Field(0.5, gt=0, lt=1)  # rate multiplied by this on ESME_RTHROTTLED/RMSGQFUL
+    throttle_pause_seconds: float = Field(1, ge=0, le=60)  # and sending pauses this long
+    recovery_per_second: float | None = Field(None, gt=0)  # additive recovery; default 2 % of tps (min 1)
+    max_consecutive_timeouts: int = Field(3, ge=0)  # responses timed out in a row that reset the link
+    failover_on: list[int | str] = Field(default_factory=lambda: ["ESME_RSUBMITFAIL"])  # routing errors
+
+    @field_validator("failover_on")
+    @classmethod
+    def _check_failover_on(cls, v: list[int | str]) -> list[int | str]:
+        from smpp_client.errors import parse_status
+
+        for item in v:
+            parse_status(item)
+        return v
 
     @field_validator("password", mode="before")
     @classmethod
@@ -287,12 +306,122 @@ class DispatchSettings(_Section):
     validity_hours: float = Field(24, gt=0)
 
 
+# --- notices (issue 5): quiet hours, validity, templates, broadcasts, callbacks ---------------------
+
+
+def _hh_mm(value: str) -> str:
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+    if not m:
+        raise ValueError(f"expected a time of day HH:MM such as 22:00, got {value!r}")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+class QuietHoursSettings(_Section):
+    enabled: bool = True
+    start: str = "22:00"  # city time; only emergencies are sent from start to end
+    end: str = "07:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _check_time(cls, v: str) -> str:
+        return _hh_mm(v)
+
+
+class ValiditySettings(_Section):
+    """Hours a message may wait to be submitted before it expires, by priority; by_type wins."""
+
+    emergency_hours: float = Field(6, gt=0)
+    high_hours: float = Field(12, gt=0)
+    normal_hours: float | None = Field(None, gt=0)  # default: dispatch.validity_hours
+    low_hours: float = Field(48, gt=0)
+    by_type: dict[str, float] = Field(default_factory=lambda: {"traffic.alert": 2.0})
+
+
+class TemplatesSettings(_Section):
+    directory: str | None = None  # default: config/templates beside this file
+    max_segments: int = Field(3, ge=1, le=10)  # templates that can render longer are refused at start-up
+
+
+class NoticesSettings(_Section):
+    enrolment: bool = True  # offer the alerts on the first message of a citizen's first case
+    zones_file: str | None = None  # default: config/zones/miguel_hidalgo.csv
+    # emergency.alert without zones: "subscribers" (every EMERGENCIA subscriber, any zone) or
+    # "citizens" (every citizen known to the gateway who has not opted out)
+    emergency_without_zones: Literal["subscribers", "citizens"] = "subscribers"
+    fanout_chunk: int = Field(5000, ge=100, le=100_000)
+    reminders: bool = True  # run appointment reminders in this process (one process per database)
+
+
+class CallbacksSettings(_Section):
+    timeout_seconds: float = Field(10, gt=0)
+    max_attempts: int = Field(10, ge=1)
+    backoff_seconds: float = Field(5, gt=0)  # first retry; doubles up to max_backoff_seconds
+    max_backoff_seconds: float = Field(1800, gt=0)
+    concurrency: int = Field(8, ge=1, le=100)
+
+
+# --- citizens' replies (issue 6): keywords, loop guard --------------------------------------------
+
+
+class RepliesSettings(_Section):
+    city_phone: str = Field("55 5658 1111", pattern=r"^[0-9 +()*#.-]{3,20}$")  # in AYUDA, "not found"
+    privacy_url: str = Field("", max_length=60)  # simplified privacy notice, named when subscribing
+    max_per_day: int = Field(10, ge=1, le=1000)  # replies to one number in 24 hours, at most
+    help_interval_minutes: float = Field(60, gt=0)  # unknown texts get the help text once per this
+    duplicate_window_seconds: float = Field(120, ge=0)  # the same text again within this: a resend
+
+
+# --- routing (issue 4): which carrier a message goes to --------------------------------------------
+
+
+class PrefixRouteSettings(_Section):
+    prefix: str = Field(pattern=r"^\+?\d{1,15}$")  # E.164 digits: "5255" is +52 55…
+    carrier: str
+
+
+class RoutingSettings(_Section):
+    prefixes: list[PrefixRouteSettings] = Field(default_factory=list)  # longest prefix wins
+    ported_numbers: str | None = None  # CSV file msisdn,carrier (ported numbers win over prefixes)
+    ported_reload_seconds: float = Field(60, gt=0)  # the file is re-read when it changes
+    weights: dict[str, float] = Field(default_factory=dict)  # traffic split when no rule matches
+    failover: bool = True  # links down or a routing error: try the other carriers
+
+
+class DashboardSettings(_Section):
+    """Operators' live dashboard at /dashboard/ (HTTP Basic); off while password_env is unset."""
+
+    user: str = Field("operator", min_length=1)
+    password: str = Field("", repr=False, exclude=True)
+    password_env: str | None = None
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_password_in_file(cls, v: Any, info: ValidationInfo) -> Any:
+        if _from_file(info):
+            raise ValueError("passwords do not go in the configuration: set password_env")
+        return v
+
+    @model_validator(mode="after")
+    def _fill_password(self, info: ValidationInfo) -> DashboardSettings:
+        if not self.password and self.password_env:  # a variable not set leaves the dashboard off
+            self.password = _context_env(info).get(self.password_env, "")
+        return self
+
+
 class Settings(_Section):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     carriers: list[CarrierSettings] = Field(default_factory=list)
     crm_clients: list[CrmClientSettings] = Field(default_factory=list)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    quiet_hours: QuietHoursSettings = Field(default_factory=QuietHoursSettings)
+    validity: ValiditySettings = Field(default_factory=ValiditySettings)
+    templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
+    notices: NoticesSettings = Field(default_factory=NoticesSettings)
+    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)  # issue 4
+    replies: RepliesSettings = Field(default_factory=RepliesSettings)  # issue 6
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     simulator: dict[str, Any] = Field(default_factory=dict)  # validated by the simulator package
     source_path: Path | None = None
 
@@ -307,6 +436,19 @@ class Settings(_Section):
     def _unique_clients(cls, v: list[CrmClientSettings]) -> list[CrmClientSettings]:
         _check_unique([c.id for c in v], "crm client id", "crm_clients")
         return v
+
+    @model_validator(mode="after")
+    def _routing_carriers(self) -> Settings:
+        names = {c.name for c in self.carriers}
+        for i, rule in enumerate(self.routing.prefixes):
+            if rule.carrier not in names:
+                raise ValueError(f"routing.prefixes[{i}].carrier: unknown carrier {rule.carrier!r}")
+        for name, weight in self.routing.weights.items():
+            if name not in names:
+                raise ValueError(f"routing.weights: unknown carrier {name!r}")
+            if weight < 0:
+                raise ValueError(f"routing.weights.{name}: must not be negative")
+        return self
 
     def carrier(self, name: str) -> CarrierSettings | None:
         return next((c for c in self.carriers if c.name == name), None)
@@ -368,6 +510,9 @@ def format_validation_error(
 # --- loading ------------------------------------------------------------------------------------
 
 _TABLE_SECTIONS = ("gateway", "database", "dispatch", "simulator")
+_TABLE_SECTIONS += ("quiet_hours", "validity", "templates", "notices", "callbacks")  # issue 5
+_TABLE_SECTIONS += ("routing",)  # issue 4
+_TABLE_SECTIONS += ("replies",)  # issue 6
 _LIST_SECTIONS = {"carriers": "name", "crm_clients": "id"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from .api import events, health, messages
+from .api import broadcasts, events, health, messages, metrics, openapi, stats, subscriptions
 from .api.context import CONTEXT, ApiContext
 from .api.problems import Problem
 
@@ -24,8 +24,9 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status < 400:
             raise
         response = Problem(exc.status, exc.reason, slug=f"http-{exc.status}").response(request.path)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+        for name in ("Allow", "WWW-Authenticate"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
         return response
     except Exception:
         log.exception("unhandled error", path=request.path)
@@ -39,4 +40,16 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/api/v1/messages/{id}", messages.get_message)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", metrics.metrics)
+    # issue 5: operator actions, lists, stats and the OpenAPI document
+    app.router.add_get("/api/v1/messages", messages.list_messages)
+    app.router.add_post("/api/v1/messages/{id}/retry", messages.retry_message)
+    app.router.add_get("/api/v1/broadcasts/{id}", broadcasts.get_broadcast)
+    app.router.add_post("/api/v1/broadcasts/{id}/cancel", broadcasts.cancel_broadcast)
+    app.router.add_get("/api/v1/stats", stats.get_stats)
+    app.router.add_get("/api/v1/openapi.json", openapi.get_openapi)
+    # issue 6: a CRM manages subscriptions on a citizen's behalf
+    app.router.add_get("/api/v1/subscriptions", subscriptions.list_subscriptions)
+    app.router.add_post("/api/v1/subscriptions", subscriptions.post_subscription)
+    app.router.add_delete("/api/v1/subscriptions", subscriptions.delete_subscription)
     return app

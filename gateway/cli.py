@@ -13,7 +13,11 @@ from pathlib import Path
 
 from config.settings import DEMO_CONFIG, ConfigError, Settings, load_settings
 
-DEMO_ENV_DEFAULTS = {"SMSGW_DEMO_SECRET": "demo-secret", "SMSGW_DEMO_SMSC_PASSWORD": "smsgw"}
+DEMO_ENV_DEFAULTS = {
+    "SMSGW_DEMO_SECRET": "demo-secret",
+    "SMSGW_DEMO_SMSC_PASSWORD": "smsgw",
+    "SMSGW_DEMO_DASHBOARD_PASSWORD": "demo",
+}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -85,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = _load(args.config)
     _setup_logging(settings)
     _check_schema(settings)
+    _check_templates(settings)
 
     async def main(stop: asyncio.Event) -> None:
         gateway = GatewayRuntime(settings)
@@ -137,6 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = _load(args.config, DEMO_CONFIG)
     _setup_logging(settings)
     sim_settings = _simulator_settings(settings)
+    _check_templates(settings)
     upgrade(settings.database.url)
 
     async def main(stop: asyncio.Event) -> None:
@@ -145,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         gateway = GatewayRuntime(settings)
         await gateway.start()
         await gateway.pool.wait_bound(5)
+        await gateway.notices.seed_demo()  # demo zones' subscribers (spec section 2)
         print(banner(settings, gateway, sim), flush=True)
         try:
             await stop.wait()
@@ -154,6 +161,48 @@ def cmd_demo(args: argparse.Namespace) -> None:
             await sim.stop()
 
     _run(main)
+
+
+# --- templates (issue 5) ----------------------------------------------------------------------------
+
+
+def _check_templates(settings: Settings) -> None:
+    """A template that can render longer than [templates] max_segments stops start-up."""
+    from gateway.domain.preview import TemplateTooLong
+    from gateway.notices import check
+    from gateway.replies import check_reply_templates
+
+    try:
+        check(settings)
+        check_reply_templates(settings)  # issue 6: replies to citizens' SMS, AYUDA in one part
+    except (TemplateTooLong, ValueError, OSError) as exc:
+        _fail(f"templates: {exc}")
+
+
+class _AnySecret(dict):
+    """The environment, where every *_env secret counts as set: previews need no secrets."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return os.environ.get(key) or "(not needed for a preview)"
+
+
+def cmd_templates_preview(args: argparse.Namespace) -> None:
+    from config.settings import load_settings as load
+    from gateway.domain.preview import TemplateTooLong, format_preview
+    from gateway.notices import check
+
+    try:
+        settings = load(args.config or DEMO_CONFIG, env=_AnySecret(os.environ))
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        reports = check(settings)
+    except (TemplateTooLong, ValueError, OSError) as exc:
+        _fail(f"templates: {exc}", code=1)
+    print(format_preview(reports, settings.templates.max_segments))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("serve", cmd_serve, "run the gateway against the configured database and carriers")
     add("simulator", cmd_simulator, "run the SMSC simulator alone")
     add("demo", cmd_demo, "gateway + bundled simulator on SQLite, in one process")
+    templates = sub.add_parser("templates", help="message templates")
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True)
+    preview = templates_sub.add_parser("preview", help="each template's example with encoding and parts")
+    preview.add_argument("--config", metavar="PATH", help="TOML configuration file (default: the demo's)")
+    preview.set_defaults(func=cmd_templates_preview)
+    from gateway.citizen_commands import register  # issue 6: subscribers import, citizens export/forget
+
+    register(sub)
     return parser
 
 

@@ -48,6 +48,8 @@ def banner(settings, gateway, simulator) -> str:
             "",
             "smsgw demo is running (Ctrl-C stops it)",
             f"  gateway API        {base}   (health: {base}/healthz)",
+            f"  dashboard          {base}/dashboard/   (user {settings.dashboard.user}, "
+            f"password {settings.dashboard.password})",
             f"  virtual handsets   {simulator.http_url}/",
             f"  simulator SMPP     {simulator_ports(simulator)}",
             f"  links              {carriers}",

@@ -16,10 +16,14 @@ from scheduler.jobs import OutboxJobs
 from smpp_client.pool import CarrierPool
 
 from .api.context import ApiContext
+from .api.metrics import MetricsSources
 from .app import build_app
+from .dashboard import DashboardContext, dashboard_app
 from .domain.composer import Composer
 from .domain.templates import TemplateRenderer
 from .inbound import InboundHandler
+from .notices import NoticeServices
+from .replies import CitizenInbox
 from .store.db import Database
 from .store.status_writer import StatusWriter
 
@@ -35,6 +39,8 @@ class GatewayRuntime:
         self.jobs: OutboxJobs | None = None
         self.dispatcher: Dispatcher | None = None
         self.writer: StatusWriter | None = None
+        self.notices: NoticeServices | None = None  # issue 5
+        self.inbox: CitizenInbox | None = None  # issue 6: citizens' SMS (keywords) and replies
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -50,10 +56,17 @@ class GatewayRuntime:
     async def start(self) -> None:
         s = self.settings
         self.db = Database(s.database.url)
+        self.notices = NoticeServices(s, self.db, on_queued=lambda: self.jobs.wake())  # issue 5
+        await self.notices.prepare()  # refuses templates that can exceed the maximum parts
+        self.inbox = CitizenInbox(
+            self.db, self.notices.policy, s.replies, max_segments=s.templates.max_segments
+        )
+        self.inbox.check_templates()  # issue 6: reply templates (AYUDA in one part)
         self.writer = StatusWriter(self.db)
         self.writer.start()
         inbound = InboundHandler(self.writer)
-        self.pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver)
+        inbound.citizen_inbox = self.inbox  # issue 6
+        self.pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
         self.pool.start()
         self.dispatcher = Dispatcher(
             self.db,
@@ -69,6 +82,14 @@ class GatewayRuntime:
         for carrier in self.pool.carriers.values():
             for session in carrier.sessions:
                 session.bound_callback = self.jobs.wake
+        await self.notices.start(self.jobs.scheduler, self.writer, self.jobs)  # issue 5
+        crm = self.notices.callbacks if self.notices.callbacks and self.notices.callbacks.enabled else None
+        self.inbox.attach(  # issue 6: MOs wait for this before they are handled
+            on_queued=self.jobs.wake,
+            appointment_hook=crm.appointment_hook if crm else None,
+            status_hook=crm.status_hook if crm else None,
+            on_callbacks=crm.wake if crm else None,
+        )
         composer = Composer(TemplateRenderer(s.gateway.tz, s.gateway.short_code), s.gateway.transliteration)
         ctx = ApiContext(
             db=self.db,
@@ -80,16 +101,45 @@ class GatewayRuntime:
             on_queued=self.jobs.wake,
             is_ready=lambda: self.pool.any_bound,
         )
-        self._runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
+        self.notices.configure(ctx)  # issue 5
+        ctx.extra["citizens"] = self.inbox  # issue 6: /api/v1/subscriptions
+        ctx.extra["metrics"] = MetricsSources(self.pool, self.writer, self.dispatcher, inbound)  # issue 4
+        app = build_app(ctx)
+        app.add_subapp(
+            "/dashboard",
+            dashboard_app(
+                DashboardContext(
+                    self.db, s.dashboard.user, s.dashboard.password, self.link_states, self.writer.next_commit
+                )
+            ),
+        )
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, s.gateway.host, s.gateway.port)
         await self._site.start()
         log.info("gateway listening", url=self.url, node=self.node_id, carriers=list(self.pool.carriers))
 
+    def link_states(self) -> list[dict]:
+        """Every bind of every carrier, for the dashboard."""
+        return [
+            {
+                "carrier": name,
+                "session": session.label,
+                "state": session.state,
+                "bound": session.state == "bound",
+                "in_flight": session.in_flight,
+                "window": session.config.window,
+            }
+            for name, carrier in (self.pool.carriers.items() if self.pool else ())
+            for session in carrier.sessions
+        ]
+
     async def stop(self) -> None:
         """Stop taking work, let what is in flight finish, keep every message accounted for."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.notices is not None:
+            await self.notices.stop()
         if self.jobs is not None:
             self.jobs.shutdown()
         if self.pool is not None:
@@ -98,6 +148,8 @@ class GatewayRuntime:
             await asyncio.wait_for(self.dispatcher.drain(), 10)
         if self.writer is not None:
             await self.writer.stop()
+        if self.notices is not None:
+            await self.notices.close()  # issue 5: callbacks of the writer's last commit
         if self.db is not None:
             self.db.close()
         log.info("gateway stopped")

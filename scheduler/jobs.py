@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import structlog
@@ -27,6 +28,7 @@ class OutboxJobs:
         self.dispatcher = dispatcher
         self.interval = interval_seconds
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.expire_hook = None  # outbox.StatusHook for the expired messages (status callbacks)
         self._running = False
         self._again = False
         dispatcher.wake = self.wake
@@ -51,15 +53,26 @@ class OutboxJobs:
             self.scheduler.shutdown(wait=False)
 
     def wake(self) -> None:
+        """Run the dispatch rounds now (the interval job is the periodic safety net)."""
         if self._running:
             self._again = True
             return
-        job = self.scheduler.get_job(DISPATCH_JOB)
-        if job is not None:
-            job.modify(next_run_time=datetime.now().astimezone())
+        if self.scheduler.running:
+            self._start_rounds()
 
     async def _dispatch(self) -> None:
+        if self._running:
+            self._again = True
+            return
+        self._start_rounds()
+
+    def _start_rounds(self) -> None:
+        # The rounds run in a task of their own, so under sustained load an APScheduler run ends at
+        # once instead of overlapping the next tick (which APScheduler skips with a warning each time).
         self._running = True
+        self._rounds = asyncio.get_running_loop().create_task(self._dispatch_rounds(), name="dispatch")
+
+    async def _dispatch_rounds(self) -> None:
         try:
             while True:
                 self._again = False
@@ -73,7 +86,7 @@ class OutboxJobs:
 
     async def _expire(self) -> None:
         try:
-            count = await self.db.run(outbox.expire_overdue, clock.utcnow())
+            count = await self.db.run(outbox.expire_overdue, clock.utcnow(), self.expire_hook)
             if count:
                 log.info("messages expired before submission", count=count)
         except Exception:

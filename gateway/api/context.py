@@ -8,8 +8,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from gateway import clock
 from gateway.domain.composer import Composer
+from gateway.domain.notices import NoticePolicy
 from gateway.store.db import Database
+from gateway.store.intake import IntakeBatcher, ReminderOp
 
 
 @dataclass
@@ -23,6 +26,18 @@ class ApiContext:
     on_queued: Callable[[], None] = lambda: None
     is_ready: Callable[[], bool] = lambda: True
     extra: dict = field(default_factory=dict)
+    # notices (issue 5); defaults: no quiet hours, no enrolment line, the built-in zone catalogue
+    policy: NoticePolicy | None = None
+    intake: IntakeBatcher | None = None
+    on_broadcast: Callable[[int], None] = lambda broadcast_id: None  # wakes the fan-out
+    on_reminders: Callable[[list[ReminderOp]], object] = lambda ops: None  # may return an awaitable
+    callback_targets: dict[str, str] = field(default_factory=dict)  # client id -> callback URL
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            self.policy = NoticePolicy.simple(self.composer, self.validity)
+        if self.intake is None:
+            self.intake = IntakeBatcher(self.db, self.policy, lambda: clock.utcnow())
 
 
 CONTEXT = web.AppKey("context", ApiContext)

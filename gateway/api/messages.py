@@ -1,17 +1,26 @@
-"""GET /api/v1/messages/{id}: one message with its parts and status history."""
+"""Messages: one with its parts and history, the filtered list, and an operator's retry."""
 
 from __future__ import annotations
 
-from aiohttp import web
+from datetime import UTC, datetime
 
-from gateway.domain.phone import mask_msisdn
-from gateway.domain.status import Priority
-from gateway.store import outbox
+import structlog
+from aiohttp import web
+from sqlalchemy import select
+
+from gateway import clock
+from gateway.domain.phone import InvalidNumber, mask_msisdn, normalize_msisdn
+from gateway.domain.status import MessageStatus, Priority
+from gateway.store import outbox, queries
+from gateway.store.models import events, messages
+from gateway.store.queries import MessageFilter
 from smpp_client.constants import status_name
 
-from .common import authenticate, iso, json_response
+from .common import authenticate, iso, json_response, read_body
 from .context import CONTEXT
 from .problems import Problem
+
+log = structlog.get_logger("api")
 
 
 def message_view(row: dict) -> dict:
@@ -67,3 +76,120 @@ async def get_message(request: web.Request) -> web.Response:
     if row is None or row["client_id"] not in (None, client_id):  # a CRM sees its own events' messages
         raise Problem(404, "Not found", f"no message {raw}")
     return json_response(message_view(row))
+
+
+# --- GET /api/v1/messages, POST /api/v1/messages/{id}/retry (issue 5) ------------------------------
+
+MAX_LIMIT = 500
+_LIST_PARAMS = {"status", "event_id", "msisdn", "since", "broadcast_id", "limit", "cursor"}
+
+
+def _bad_query(errors: list[tuple[str, str]]) -> Problem:
+    detail = "; ".join(f"{name}: {reason}" for name, reason in errors)
+    return Problem(400, "Invalid query parameter", detail, errors, slug="invalid-query")
+
+
+def _positive_int(raw: str, name: str, errors: list, upper: int = 2**31 - 1) -> int | None:
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= upper:
+        return int(raw)
+    errors.append((name, f"must be an integer from 1 to {upper}"))
+    return None
+
+
+def parse_filter(query, client_id: str) -> MessageFilter:
+    errors: list[tuple[str, str]] = []
+    unknown = sorted(set(query) - _LIST_PARAMS)
+    for name in unknown:
+        errors.append((name, f"unknown parameter; known: {', '.join(sorted(_LIST_PARAMS))}"))
+    f = MessageFilter(client_id)
+    if "status" in query:
+        statuses = [s.strip().lower() for s in query.getall("status") for s in s.split(",") if s.strip()]
+        wrong = [s for s in statuses if s not in {m.value for m in MessageStatus}]
+        if wrong or not statuses:
+            known = ", ".join(s.value for s in MessageStatus)
+            errors.append(("status", f"unknown status {', '.join(wrong) or '(empty)'}; known: {known}"))
+        f.statuses = statuses
+    if "event_id" in query:
+        f.event_key = query["event_id"]
+    if "msisdn" in query:
+        try:
+            f.msisdn = normalize_msisdn(query["msisdn"])
+        except InvalidNumber as exc:
+            errors.append(("msisdn", str(exc)))
+    if "since" in query:
+        try:
+            since = datetime.fromisoformat(query["since"].replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                raise ValueError("needs an offset")
+            f.since = since.astimezone(UTC).replace(tzinfo=None)
+        except ValueError:
+            errors.append(
+                ("since", "must be an ISO 8601 time with an offset, e.g. 2026-11-29T10:00:00-06:00")
+            )
+    if "broadcast_id" in query:
+        f.broadcast_id = _positive_int(query["broadcast_id"], "broadcast_id", errors)
+    if "limit" in query:
+        f.limit = _positive_int(query["limit"], "limit", errors, MAX_LIMIT) or f.limit
+    if "cursor" in query:
+        f.before_id = _positive_int(query["cursor"], "cursor", errors)
+    if errors:
+        raise _bad_query(errors)
+    return f
+
+
+def summary_view(row: dict) -> dict:
+    view = message_view(row)
+    for key in ("parts", "history"):
+        view.pop(key)
+    view["event_id"] = row.get("event_key")
+    view["broadcast_id"] = row.get("broadcast_id")
+    return view
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    client_id = await authenticate(request)
+    f = parse_filter(request.query, client_id)
+    rows, next_cursor = await request.app[CONTEXT].db.run(queries.list_messages, f)
+    return json_response(
+        {
+            "items": [summary_view(r) for r in rows],
+            "next_cursor": str(next_cursor) if next_cursor is not None else None,
+            "limit": f.limit,
+        }
+    )
+
+
+def _retry(conn, message_id: int, client_id: str, plan, now: datetime) -> dict | None:
+    owner = conn.execute(
+        select(events.c.client_id)
+        .join(messages, messages.c.event_id == events.c.id)
+        .where(messages.c.id == message_id)
+    ).first()
+    if owner is None or owner[0] != client_id:
+        return None
+    return outbox.retry_message(conn, message_id, plan, now)
+
+
+async def retry_message(request: web.Request) -> web.Response:
+    client_id = await authenticate(request, await read_body(request, 4096))
+    ctx = request.app[CONTEXT]
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
+        raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
+    now = clock.utcnow()
+
+    def plan(priority: int):
+        timing = ctx.policy.timing(now, Priority(priority), None)
+        return timing.status, timing.not_before, timing.expires_at
+
+    try:
+        result = await ctx.db.run(_retry, int(raw), client_id, plan, now)
+    except outbox.NotRetryable as exc:
+        raise Problem(409, "Cannot retry", str(exc), [("id", str(exc))], slug="not-retryable") from None
+    if result is None:
+        raise Problem(404, "Not found", f"no message {raw}")
+    ctx.on_queued()
+    log.info(
+        "message retried by an operator", client=client_id, message_id=int(raw), was=result["previous_status"]
+    )
+    return json_response(result)

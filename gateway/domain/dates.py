@@ -64,3 +64,28 @@ def long_datetime(moment: datetime, tz: ZoneInfo, language: str = "es") -> str:
 def short_date(moment: date | datetime, tz: ZoneInfo, language: str = "es") -> str:
     local = _local(moment, tz)
     return f"{local:%m/%d/%Y}" if language == "en" else f"{local:%d/%m/%Y}"
+
+
+def clock_time(moment: datetime, tz: ZoneInfo, language: str = "es") -> str:
+    return f"{_local(moment, tz):%H:%M}"
+
+
+def time_span(start: datetime, end: datetime | None, tz: ZoneInfo, language: str = "es") -> str:
+    """A window as citizens read it: "el martes 1 de diciembre de 08:00 a 18:00", or over two days
+    "del martes 1 de diciembre, 22:00 al miércoles 2 de diciembre, 06:00"."""
+    first = _local(start, tz)
+    if end is None:
+        return (
+            f"from {long_datetime(first, tz, language)}"
+            if language == "en"
+            else (f"desde el {long_datetime(first, tz, language)}")
+        )
+    last = _local(end, tz)
+    if first.date() == last.date():
+        day = long_date(first, tz, language)
+        if language == "en":
+            return f"on {day} from {first:%H:%M} to {last:%H:%M}"
+        return f"el {day} de {first:%H:%M} a {last:%H:%M}"
+    if language == "en":
+        return f"from {long_datetime(first, tz, language)} to {long_datetime(last, tz, language)}"
+    return f"del {long_datetime(first, tz, language)} al {long_datetime(last, tz, language)}"

@@ -47,9 +47,17 @@ class Citizen(_Model):
             raise ValueError(str(exc)) from None
 
 
+def _require_offset(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("must include a time zone offset, e.g. 2026-11-29T10:00:00-06:00")
+    return value
+
+
 class Appointment(_Model):
     at: datetime
     place: str | None = Field(default=None, max_length=200)
+
+    _aware = field_validator("at")(_require_offset)
 
 
 class Case(_Model):
@@ -70,6 +78,8 @@ class Notice(_Model):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
 
+    _aware = field_validator("starts_at", "ends_at")(_require_offset)
+
 
 class Event(_Model):
     id: str = Field(min_length=1, max_length=128)
@@ -81,12 +91,7 @@ class Event(_Model):
     area: Area | None = None
     notice: Notice | None = None
 
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a time zone offset, e.g. 2026-11-29T10:00:00-06:00")
-        return value
+    _aware = field_validator("occurred_at")(_require_offset)
 
 
 def _path(loc: tuple) -> str:
@@ -121,9 +126,12 @@ def parse_event(
         raise EventInvalid(
             [("priority", f"'emergency' is reserved for {', '.join(sorted(emergency_types))}")]
         )
-    missing = [path for path in required[event.type] if _lookup(event, path) is None]
+    missing = [path for path in required[event.type] if _lookup(event, path) in (None, "", [])]
     if missing:
         raise EventInvalid([(path, f"required for {event.type}") for path in missing])
+    notice = event.notice
+    if notice and notice.starts_at and notice.ends_at and notice.ends_at <= notice.starts_at:
+        raise EventInvalid([("notice.ends_at", "must be after notice.starts_at")])
     return event
 
 

@@ -86,15 +86,16 @@ def normalize_msisdn(raw: str) -> str:
             f"(got {len(national)} national digits)"
         )
     number = phonenumbers.parse("+52" + national)
-    if not phonenumbers.is_valid_number(number):
+    # number_type() is is_valid_number()'s own test (UNKNOWN = no such series): one lookup, not two
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         raise InvalidNumber(
             f"{_shown(raw.strip())} is not a Mexican mobile number: no such area code or series; {_EXPECTED}"
         )
-    kind = phonenumbers.number_type(number)
     if kind not in _SMS_CAPABLE:
         what = _TYPE_NAMES.get(kind, "not a mobile number")
         raise InvalidNumber(f"{_shown(raw.strip())} cannot receive SMS: it is {what}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return "+52" + national  # E.164 of a valid +52 number: the ten national digits
 
 
 def mask_msisdn(e164_or_raw: str) -> str:

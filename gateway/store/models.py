@@ -7,15 +7,19 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
     Text,
+    Unicode,
     UniqueConstraint,
     text,
 )
@@ -65,6 +69,9 @@ cases = Table(
     Column("status", String(120)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("progress", SmallInteger),
+    Column("resolved_on", Date),
+    Column("closed_at", DateTime),
 )
 
 # The outbox. A row is claimable when status='queued', not_before has passed and no live lease holds it.
@@ -94,6 +101,14 @@ messages = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("submitted_at", DateTime),
     Column("done_at", DateTime),
+    Column("broadcast_id", Integer, comment="the broadcast that queued it (fan-out)"),
+    Index("uq_messages_broadcast_id_citizen_id", "broadcast_id", "citizen_id", unique=True),
+    Index(
+        "ix_messages_held",
+        "not_before",
+        sqlite_where=text("status = 'held'"),
+        postgresql_where=text("status = 'held'"),
+    ),
     Index(
         "ix_messages_claim",
         "priority",
@@ -128,4 +143,167 @@ message_status_history = Table(
     Column("status", String(16), nullable=False),
     Column("at", DateTime, nullable=False),
     Column("detail", String(255)),
+)
+
+
+# --- notices (issue 5, migration 0002) ------------------------------------------------------------
+
+# The zone catalogue (config/zones/*.csv), synced at start-up so broadcasts can join in SQL.
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(160), nullable=False, unique=True, comment="postal code and normalised name"),
+    Column("cp", String(5), nullable=False, index=True),
+    Column("name", String(120), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# A citizen's topics by zone; zone_id NULL means every zone.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("citizen_id", Integer, ForeignKey("citizens.id"), nullable=False),
+    Column("topic", String(16), nullable=False),
+    Column("zone_id", Integer, ForeignKey("zones.id")),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("citizen_id", "topic", "zone_id"),
+    Index(
+        "uq_subscriptions_every_zone",
+        "citizen_id",
+        "topic",
+        unique=True,
+        sqlite_where=text("zone_id IS NULL"),
+        postgresql_where=text("zone_id IS NULL"),
+    ),
+    Index("ix_subscriptions_fanout", "topic", "citizen_id", "zone_id"),
+)
+
+# One per broadcast event: what to send and how far the fan-out got (it resumes after last_citizen_id).
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False, unique=True),
+    Column("client_id", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("topic", String(16), nullable=False),
+    Column("zone_ids", JSON, comment="zones targeted; null: every zone"),
+    Column("scope", String(16), nullable=False, comment="subscribers or citizens"),
+    Column("priority", SmallInteger, nullable=False),
+    Column("texts", JSON, nullable=False, comment="{language: {body, encoding, segments}}"),
+    Column("message_status", String(16), nullable=False, comment="queued, or held by quiet hours"),
+    Column("not_before", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, comment="pending, running, done, cancelled"),
+    Column("last_citizen_id", Integer, nullable=False, server_default="0", comment="fan-out progress"),
+    Column("recipients", Integer, nullable=False, server_default="0", comment="counted when accepted"),
+    Column("queued", Integer, nullable=False, server_default="0", comment="messages inserted so far"),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+)
+
+# One per case: the appointment, the citizen's SI / NO, the reminders sent.
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, unique=True),
+    Column("citizen_id", Integer, ForeignKey("citizens.id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("folio", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("place", String(200)),
+    Column("status", String(16), nullable=False, comment="pending, confirmed, declined, cancelled"),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False, comment="the scheduling event"),
+    Column("event_key", String(128), nullable=False, comment="the CRM's id of that event"),
+    Column("reminded_24h_at", DateTime),
+    Column("reminded_2h_at", DateTime),
+    Column("answered_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_appointments_citizen_id_status", "citizen_id", "status"),
+)
+
+# Signed status POSTs to CRM clients' callback URLs, retried with backoff.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("kind", String(40), nullable=False, comment="message.status, appointment.confirmed, …"),
+    Column("message_id", Integer),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False, comment="pending, sent, failed"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime),
+    Column("last_error", String(255)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Index("ix_callbacks_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+# APScheduler 3's SQLAlchemyJobStore table (appointment reminders), owned by our migrations so it
+# exists before the scheduler starts and test databases are emptied with the rest.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
+
+
+# --- citizens' replies (issue 6, migration 0003) --------------------------------------------------
+
+# Every citizen's SMS (MO) and what it was understood as; the text is personal data (erased by forget).
+mobile_messages = Table(
+    "mobile_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("msisdn", String(32), nullable=False, comment="sender, E.164"),
+    Column("citizen_id", Integer, ForeignKey("citizens.id")),
+    Column("carrier", String(32)),
+    Column("text", Text, nullable=False, comment="personal data: erased by forget"),
+    Column("received_at", DateTime, nullable=False),
+    Column("keyword", String(16)),
+    Column("intent", String(16), nullable=False),
+    Column("language", String(5)),
+    Column("understood", JSON, comment="topic, zones, folio, choices…"),
+    Column("outcome", String(32), nullable=False),
+    Column("reply_message_id", Integer, ForeignKey("messages.id")),
+    Column("reply_kind", String(40), comment="the reply's template"),
+    Index("ix_mobile_messages_msisdn_received_at", "msisdn", "received_at"),
+    Index("ix_mobile_messages_citizen_id", "citizen_id"),
+    Index(
+        "ix_mobile_messages_reply_message_id",
+        "reply_message_id",
+        sqlite_where=text("reply_message_id IS NOT NULL"),
+        postgresql_where=text("reply_message_id IS NOT NULL"),
+    ),
+)
+
+# The consent ledger: every opt-in, opt-out, subscribe and unsubscribe, by SMS, API or import.
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("citizen_id", Integer, ForeignKey("citizens.id"), nullable=False),
+    Column("action", String(16), nullable=False, comment="opt_in, opt_out, subscribe, unsubscribe, …"),
+    Column("channel", String(8), nullable=False, comment="sms, api, import, cli"),
+    Column("client_id", String(64), comment="the CRM client (api)"),
+    Column("carrier", String(32), comment="the carrier (sms)"),
+    Column("topics", JSON),
+    Column("zones", JSON, comment="zone names; null: every zone"),
+    Column("raw", Text, comment="the SMS, request or CSV row; erased by forget"),
+    Column("mobile_message_id", Integer, ForeignKey("mobile_messages.id")),
+    Column("at", DateTime, nullable=False),
+    Index("ix_consent_events_citizen_id_at", "citizen_id", "at"),
 )

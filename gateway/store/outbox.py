@@ -7,13 +7,26 @@ On PostgreSQL the claim skips rows other processes hold (FOR UPDATE SKIP LOCKED)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from gateway.domain.status import FINAL_STATUSES, MessageStatus
+from smpp_client.receipts import canonical_message_id
 
 from .models import events, message_parts, message_status_history, messages
 
@@ -48,8 +61,32 @@ def enqueue(conn: Connection, rows: Sequence[dict], now: datetime) -> list[int]:
         r[0]
         for r in conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), values)
     ]
-    _history(conn, [(mid, MessageStatus.QUEUED, None, now) for mid in ids])
+    _history(
+        conn,
+        [
+            (mid, MessageStatus(v["status"]), _HELD_DETAIL if v["status"] == "held" else None, now)
+            for mid, v in zip(ids, values, strict=True)
+        ],
+    )
     return ids
+
+
+_HELD_DETAIL = "quiet hours: released when they end"
+
+
+def _not_opted_out():
+    """Issue 6: nothing is sent to an opted-out citizen but the replies to their own SMS (the
+    opt-out confirmation among them). Closes the race of an opt-out committed while a fan-out chunk
+    or an intake batch was inserting; such a message waits until it expires."""
+    from sqlalchemy import exists, not_
+
+    from .models import citizens, mobile_messages
+
+    return or_(
+        messages.c.citizen_id.is_(None),
+        not_(exists().where(citizens.c.id == messages.c.citizen_id, citizens.c.opted_out)),
+        exists().where(mobile_messages.c.reply_message_id == messages.c.id),
+    )
 
 
 def claim(
@@ -65,6 +102,7 @@ def claim(
             messages.c.not_before <= now,
             messages.c.expires_at > now,
             or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
+            _not_opted_out(),
         )
         .order_by(messages.c.priority, messages.c.not_before, messages.c.id)
         .limit(limit)
@@ -103,17 +141,25 @@ class Submitted:
     carrier: str
     smsc_ids: list[str]
     at: datetime
+    encoding: str | None = None  # as sent (the carrier's concatenation may change the segments)
+    segments: int | None = None
+    detail: str | None = None  # how the carrier was chosen (failovers), for the history
 
 
 @dataclass(slots=True)
 class Retry:
-    """A temporary failure: back to the queue, not before ``not_before``."""
+    """A temporary failure: back to the queue, not before ``not_before``.
+
+    ``count_attempt=False`` (throttled, never sent, lease or shutdown) gives back the attempt the
+    claim counted: only real failures count against ``max_attempts``.
+    """
 
     message_id: int
     not_before: datetime
     error_code: int | None
     error_text: str
     at: datetime
+    count_attempt: bool = True
 
 
 @dataclass(slots=True)
@@ -123,6 +169,7 @@ class Failed:
     error_code: int | None
     error_text: str
     at: datetime
+    carrier: str | None = None
 
 
 @dataclass(slots=True)
@@ -133,12 +180,25 @@ class ReceiptUpdate:
     error_code: str | None
     at: datetime
     matched: bool = field(default=False)
+    # set by apply_receipts when matched:
+    message_id: int | None = None
+    message_status: MessageStatus | None = None  # the message's new status, when this receipt changed it
+    latency: float | None = None  # seconds from the part's submission to this receipt
+
+
+_FINAL_VALUES = tuple(s.value for s in FINAL_STATUSES)
+_CHUNK = 2000  # ids per IN (...) list
+
+
+def _chunks(items: Sequence, size: int = _CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
     if not items:
         return
-    conn.execute(
+    changed = conn.execute(
         update(messages)
         .where(messages.c.id == bindparam("mid"), messages.c.status == MessageStatus.QUEUED.value)
         .values(
@@ -147,13 +207,39 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
             smsc_message_id=bindparam("smsc_id"),
             submitted_at=bindparam("at"),
             updated_at=bindparam("at"),
+            encoding=func.coalesce(bindparam("enc", type_=messages.c.encoding.type), messages.c.encoding),
+            segments=func.coalesce(bindparam("seg", type_=messages.c.segments.type), messages.c.segments),
             lease_owner=None,
             lease_until=None,
             error_code=None,
             error_text=None,
         ),
-        [{"mid": s.message_id, "carrier": s.carrier, "smsc_id": s.smsc_ids[0], "at": s.at} for s in items],
-    )
+        [
+            {
+                "mid": s.message_id,
+                "carrier": s.carrier,
+                "smsc_id": s.smsc_ids[0],
+                "at": s.at,
+                "enc": s.encoding,
+                "seg": s.segments,
+            }
+            for s in items
+        ],
+    ).rowcount
+    if changed != len(items):  # some left the queue meanwhile (cancelled, expired): record only the others
+        ids = [s.message_id for s in items]
+        now_submitted = {
+            (mid, at)
+            for chunk in _chunks(ids)
+            for mid, at in conn.execute(
+                select(messages.c.id, messages.c.submitted_at).where(
+                    messages.c.id.in_(chunk), messages.c.status == MessageStatus.SUBMITTED.value
+                )
+            )
+        }
+        items = [s for s in items if (s.message_id, s.at) in now_submitted]
+        if not items:
+            return
     conn.execute(
         insert(message_parts),
         [
@@ -161,7 +247,7 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
                 "message_id": s.message_id,
                 "seq": seq,
                 "carrier": s.carrier,
-                "smsc_message_id": smsc_id,
+                "smsc_message_id": canonical_message_id(smsc_id),  # what receipts are matched on
                 "status": MessageStatus.SUBMITTED.value,
                 "submitted_at": s.at,
             }
@@ -171,7 +257,15 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
     )
     _history(
         conn,
-        [(s.message_id, MessageStatus.SUBMITTED, f"{s.carrier} id {s.smsc_ids[0]}", s.at) for s in items],
+        [
+            (
+                s.message_id,
+                MessageStatus.SUBMITTED,
+                f"{s.carrier} id {s.smsc_ids[0]}" + (f"; route {s.detail}" if s.detail else ""),
+                s.at,
+            )
+            for s in items
+        ],
     )
 
 
@@ -185,6 +279,7 @@ def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
             not_before=bindparam("nb"),
             lease_owner=None,
             lease_until=None,
+            attempts=messages.c.attempts - bindparam("undo", type_=messages.c.attempts.type),
             error_code=bindparam("code"),
             error_text=bindparam("text"),
             updated_at=bindparam("at"),
@@ -193,6 +288,7 @@ def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
             {
                 "mid": r.message_id,
                 "nb": r.not_before,
+                "undo": 0 if r.count_attempt else 1,
                 "code": r.error_code,
                 "text": r.error_text[:255],
                 "at": r.at,
@@ -203,87 +299,188 @@ def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
 
 
 def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
-    for f in items:
-        changed = conn.execute(
-            update(messages)
-            .where(messages.c.id == f.message_id, messages.c.status.notin_([s.value for s in FINAL_STATUSES]))
-            .values(
-                status=f.status.value,
-                error_code=f.error_code,
-                error_text=f.error_text[:255],
-                lease_owner=None,
-                lease_until=None,
-                updated_at=f.at,
-                done_at=f.at,
-            )
-        ).rowcount
-        if changed:
-            _history(conn, [(f.message_id, f.status, f.error_text[:255], f.at)])
+    if not items:
+        return
+    ids = [f.message_id for f in items]
+    open_ids = {
+        mid
+        for chunk in _chunks(ids)
+        for (mid,) in conn.execute(
+            select(messages.c.id).where(messages.c.id.in_(chunk), messages.c.status.notin_(_FINAL_VALUES))
+        )
+    }
+    todo = []
+    for f in items:  # the first failure of a message wins
+        if f.message_id in open_ids:
+            open_ids.discard(f.message_id)
+            todo.append(f)
+    if not todo:
+        return
+    conn.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("mid"))
+        .values(
+            status=bindparam("st"),
+            carrier=func.coalesce(bindparam("carrier", type_=messages.c.carrier.type), messages.c.carrier),
+            error_code=bindparam("code"),
+            error_text=bindparam("text"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=bindparam("at"),
+            done_at=bindparam("at"),
+        ),
+        [
+            {
+                "mid": f.message_id,
+                "st": f.status.value,
+                "carrier": f.carrier,
+                "code": f.error_code,
+                "text": f.error_text[:255],
+                "at": f.at,
+            }
+            for f in todo
+        ],
+    )
+    _history(conn, [(f.message_id, f.status, f.error_text[:255], f.at) for f in todo])
+
+
+_FAILED_PART = frozenset(
+    {MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED}
+)
 
 
 def apply_receipts(conn: Connection, items: Iterable[ReceiptUpdate]) -> list[ReceiptUpdate]:
-    """Record part receipts and roll them up to their message; returns those with no known part."""
-    unmatched = []
+    """Record part receipts and roll them up to their message; returns those with no known part.
+
+    A batch costs a handful of statements whatever its size: one lookup of the parts by SMSC id
+    (every hex/decimal form at once), one executemany for the parts, one aggregate for the
+    messages sent in several parts, one executemany for the messages whose status changes and
+    one for their history.
+    """
+    items = list(items)
+    if not items:
+        return []
+    p, m = message_parts.c, messages.c
+    keys = sorted({k for r in items for k in r.smsc_id_keys})
+    found: dict[tuple[str, str], tuple] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(p.id, p.message_id, p.carrier, p.smsc_message_id, p.submitted_at, m.status, m.segments)
+            .join(messages, messages.c.id == p.message_id)
+            .where(p.smsc_message_id.in_(chunk))
+        )
+        for row in rows:
+            found.setdefault((row[2], row[3]), row)
+    unmatched: list[ReceiptUpdate] = []
+    part_rows: list[dict] = []
+    message_status: dict[int, str] = {}  # current status, as this batch changes it
+    single: list[tuple[ReceiptUpdate, int]] = []
+    multi: dict[int, list[ReceiptUpdate]] = {}
     for r in items:
-        part = conn.execute(
-            select(message_parts.c.id, message_parts.c.message_id)
-            .where(message_parts.c.carrier == r.carrier, message_parts.c.smsc_message_id.in_(r.smsc_id_keys))
-            .limit(1)
-        ).first()
-        if part is None:
+        row = None
+        for key in r.smsc_id_keys:
+            row = found.get((r.carrier, key))
+            if row is not None:
+                break
+        if row is None:
             unmatched.append(r)
             continue
+        part_id, mid, _, _, submitted_at, status, segments = row
         r.matched = True
+        r.message_id = mid
+        r.latency = (r.at - submitted_at).total_seconds()
+        part_rows.append({"pid": part_id, "st": r.part_status.value, "err": r.error_code, "at": r.at})
+        message_status.setdefault(mid, status)
+        if segments == 1:
+            single.append((r, mid))
+        else:
+            multi.setdefault(mid, []).append(r)
+    if part_rows:
         conn.execute(
             update(message_parts)
-            .where(message_parts.c.id == part.id)
-            .values(status=r.part_status.value, error_code=r.error_code, done_at=r.at)
+            .where(p.id == bindparam("pid"))
+            .values(status=bindparam("st"), error_code=bindparam("err"), done_at=bindparam("at")),
+            part_rows,
         )
-        _roll_up(conn, part.message_id, r)
+    changes: list[tuple[int, MessageStatus, str | None, datetime, ReceiptUpdate]] = []
+
+    def decide(mid: int, new: MessageStatus, r: ReceiptUpdate) -> None:
+        if message_status[mid] in _FINAL_VALUES:
+            return
+        message_status[mid] = new.value
+        error = None if new == MessageStatus.DELIVERED else f"receipt err:{r.error_code}"
+        r.message_status = new
+        changes.append((mid, new, error, r.at, r))
+
+    for r, mid in single:
+        decide(mid, r.part_status, r)
+    if multi:
+        part_statuses: dict[int, list[str]] = {}
+        for chunk in _chunks(list(multi)):
+            for mid, st in conn.execute(select(p.message_id, p.status).where(p.message_id.in_(chunk))):
+                part_statuses.setdefault(mid, []).append(st)
+        for mid, receipts in multi.items():
+            failing = next((r for r in receipts if r.part_status in _FAILED_PART), None)
+            if failing is not None:  # failed or expired as soon as one part is
+                decide(mid, failing.part_status, failing)
+            elif all(st == MessageStatus.DELIVERED.value for st in part_statuses.get(mid, ())):
+                decide(mid, MessageStatus.DELIVERED, receipts[-1])
+    if changes:
+        conn.execute(
+            update(messages)
+            .where(m.id == bindparam("mid"), *(m.status != v for v in _FINAL_VALUES))  # no IN: executemany
+            .values(
+                status=bindparam("st"),
+                updated_at=bindparam("at"),
+                done_at=bindparam("at"),
+                error_text=bindparam("err"),
+            ),
+            [{"mid": mid, "st": st.value, "at": at, "err": err} for mid, st, err, at, _ in changes],
+        )
+        _history(conn, [(mid, st, err, at) for mid, st, err, at, _ in changes])
     return unmatched
 
 
-def _roll_up(conn: Connection, message_id: int, receipt: ReceiptUpdate) -> None:
-    """One status per message: delivered when every part is; failed as soon as one part is."""
-    current = conn.execute(select(messages.c.status).where(messages.c.id == message_id)).scalar_one()
-    if current in FINAL_STATUSES:
-        return
-    if receipt.part_status == MessageStatus.DELIVERED:
-        statuses = conn.execute(
-            select(message_parts.c.status).where(message_parts.c.message_id == message_id)
-        ).scalars()
-        if any(s != MessageStatus.DELIVERED for s in statuses):
-            return
-    error = None if receipt.part_status == MessageStatus.DELIVERED else f"receipt err:{receipt.error_code}"
-    conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(status=receipt.part_status.value, updated_at=receipt.at, done_at=receipt.at, error_text=error)
+# after(conn, message ids, new status, now): runs in the transaction that changed them (callbacks)
+StatusHook = Callable[[Connection, list[int], MessageStatus, datetime], None]
+_WAITING = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
+
+
+def expire_overdue(conn: Connection, now: datetime, after: StatusHook | None = None) -> int:
+    """Queued or held messages past their validity become expired: never sent late.
+
+    Set-based (a night's backlog of broadcast messages may expire at once). ``after(conn, ids,
+    status, now)`` sees the ids of the expired messages that were not part of a broadcast (for
+    status callbacks), in the same transaction.
+    """
+    due = and_(
+        messages.c.status.in_(_WAITING),
+        messages.c.expires_at <= now,
+        or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
     )
-    _history(conn, [(message_id, receipt.part_status, error, receipt.at)])
-
-
-def expire_overdue(conn: Connection, now: datetime) -> int:
-    """Queued messages past their validity become expired: never sent late."""
-    ids = [
-        r[0]
-        for r in conn.execute(
-            select(messages.c.id).where(
-                messages.c.status == MessageStatus.QUEUED.value,
-                messages.c.expires_at <= now,
-                or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
-            )
+    single = []
+    if after is not None:
+        singles = select(messages.c.id).where(due, messages.c.broadcast_id.is_(None))
+        single = list(conn.execute(singles).scalars())
+    conn.execute(
+        insert(message_status_history).from_select(
+            ["message_id", "status", "at", "detail"],
+            select(
+                messages.c.id,
+                literal(MessageStatus.EXPIRED.value),
+                literal(now, DateTime),
+                literal("validity ended before submission"),
+            ).where(due),
         )
-    ]
-    if not ids:
-        return 0
-    conn.execute(
-        update(messages)
-        .where(and_(messages.c.id.in_(ids), messages.c.status == MessageStatus.QUEUED.value))
-        .values(status=MessageStatus.EXPIRED.value, updated_at=now, done_at=now, error_text="validity ended")
     )
-    _history(conn, [(mid, MessageStatus.EXPIRED, "validity ended before submission", now) for mid in ids])
-    return len(ids)
+    count = conn.execute(
+        update(messages)
+        .where(due)
+        .values(status=MessageStatus.EXPIRED.value, updated_at=now, done_at=now, error_text="validity ended")
+    ).rowcount
+    if single and after is not None:
+        after(conn, single, MessageStatus.EXPIRED, now)
+    return count
 
 
 def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, datetime]]) -> None:
@@ -324,3 +521,104 @@ def get_message(conn: Connection, message_id: int) -> dict | None:
         .order_by(message_parts.c.seq)
     ).mappings()
     return {**row, "history": [dict(h) for h in history], "parts": [dict(p) for p in parts]}
+
+
+# --- quiet hours, operator actions (issue 5) ------------------------------------------------------
+
+
+def _history_from(conn: Connection, where, status: MessageStatus, now: datetime, detail: str | None) -> None:
+    """One history row per message matching ``where``, set-based (no ids through Python)."""
+    rows = select(messages.c.id, literal(status.value), literal(now, DateTime), literal(detail))
+    columns = ["message_id", "status", "at", "detail"]
+    conn.execute(insert(message_status_history).from_select(columns, rows.where(where)))
+
+
+def release_held(conn: Connection, now: datetime) -> int:
+    """Messages held by quiet hours whose time has come become queued (claimed in their order)."""
+    due = and_(messages.c.status == MessageStatus.HELD.value, messages.c.not_before <= now)
+    _history_from(conn, due, MessageStatus.QUEUED, now, "quiet hours ended")
+    return conn.execute(
+        update(messages).where(due).values(status=MessageStatus.QUEUED.value, updated_at=now)
+    ).rowcount
+
+
+def cancel_broadcast_messages(conn: Connection, broadcast_id: int, now: datetime, detail: str) -> int:
+    """A broadcast's messages not yet handed to a link (queued or held) become cancelled."""
+    waiting = and_(
+        messages.c.broadcast_id == broadcast_id,
+        messages.c.status.in_(_WAITING),
+        or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
+    )
+    _history_from(conn, waiting, MessageStatus.CANCELLED, now, detail[:255])
+    return conn.execute(
+        update(messages)
+        .where(waiting)
+        .values(status=MessageStatus.CANCELLED.value, updated_at=now, done_at=now, error_text=detail[:255])
+    ).rowcount
+
+
+RETRYABLE = frozenset(
+    {MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.UNDELIVERABLE, MessageStatus.REJECTED}
+)
+
+
+class NotRetryable(ValueError):
+    pass
+
+
+def retry_message(
+    conn: Connection, message_id: int, plan: Callable[[int], tuple], now: datetime
+) -> dict | None:
+    """An operator sends a failed, expired, undeliverable or rejected message again.
+
+    ``plan(priority) -> (status, not_before, expires_at)`` gives its new timing (quiet hours and a
+    fresh validity). Its SMPP parts are forgotten (their SMSC ids stay in the history) so the new
+    submission numbers its parts from 1. Returns None when there is no such message; raises
+    NotRetryable when its status does not allow it or its citizen has opted out.
+    """
+    from .models import citizens
+
+    row = conn.execute(
+        select(
+            messages.c.id,
+            messages.c.status,
+            messages.c.priority,
+            messages.c.smsc_message_id,
+            citizens.c.opted_out,
+        )
+        .select_from(messages.outerjoin(citizens, citizens.c.id == messages.c.citizen_id))
+        .where(messages.c.id == message_id)
+    ).first()
+    if row is None:
+        return None
+    if row.status not in RETRYABLE:
+        allowed = ", ".join(sorted(RETRYABLE))
+        raise NotRetryable(f"message {message_id} is {row.status}; only {allowed} messages can be retried")
+    if row.opted_out:
+        raise NotRetryable(f"message {message_id}: its recipient has opted out")
+    status, not_before, expires_at = plan(row.priority)
+    conn.execute(delete(message_parts).where(message_parts.c.message_id == message_id))
+    conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            status=MessageStatus(status).value,
+            not_before=not_before,
+            expires_at=expires_at,
+            attempts=0,
+            carrier=None,
+            smsc_message_id=None,
+            lease_owner=None,
+            lease_until=None,
+            error_code=None,
+            error_text=None,
+            submitted_at=None,
+            done_at=None,
+            updated_at=now,
+        )
+    )
+    detail = "retried by an operator"
+    if row.smsc_message_id:
+        detail += f" (was {row.status}, SMSC id {row.smsc_message_id})"
+    _history(conn, [(message_id, MessageStatus(status), detail[:255], now)])
+    return {"id": message_id, "status": MessageStatus(status).value, "previous_status": row.status}

@@ -34,8 +34,7 @@ EVENT = {
     "citizen": {"msisdn": "55 1234 5678", "name": "Ana", "language": "es"},
 }
 EXPECTED_BODY = (
-    "Recibimos su reporte de Fuga de agua el 29/11/2026 con folio MH-2026-004512. "
-    "Para saber su estado envie ESTADO MH-2026-004512 al 30311."
+    "Su reporte MH-2026-004512 fue recibido el 29/11/2026. Consulte: ESTADO MH-2026-004512 al 30311."
 )
 TABLES = {"events": events, "messages": messages, "citizens": citizens, "cases": cases}
 
@@ -167,9 +166,7 @@ async def test_english_citizen_gets_the_english_text(api):
     assert (await api.post(event)).status == 202
     [row] = api.messages()
     assert row["language"] == "en"
-    assert row["body"].startswith(
-        "We received your report (Fuga de agua) on Sunday, November 29 with case number "
-    )
+    assert row["body"].startswith("Report MH-2026-004512 received on Sunday, November 29. ")
 
 
 async def test_same_event_posted_again_answers_identically_and_writes_nothing(api):

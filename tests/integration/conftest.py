@@ -58,6 +58,8 @@ def gateway_settings(db_url: str, ports: dict[str, int], **dispatch):
             "carriers": carriers,
             "crm_clients": [{"id": CLIENT, "secret_env": "SMSGW_TEST_SECRET"}],
             "dispatch": {"interval_seconds": 0.2, **dispatch},
+            # quiet hours follow the wall clock; tests of them control the clock (tests/notices)
+            "quiet_hours": {"enabled": False},
         }
     )
 

@@ -1,0 +1,256 @@
+"""Status callbacks to CRM clients: signed POSTs of message status changes and SI / NO answers.
+
+A CRM client with a ``callback_url`` receives, for the messages of its case events, one POST per
+status change (``submitted``, ``delivered``, ``undeliverable``, ``rejected``, ``failed``,
+``expired``), plus ``appointment.confirmed`` / ``appointment.declined`` and
+``broadcast.cancelled``. Each POST is signed like the CRM's own requests, from the gateway's side:
+``X-Smsgw-Client: smsgw`` and ``X-Smsgw-Signature: t=<unix>,v1=<hex HMAC-SHA256(the client's
+secret, "<t>.<body>")>``; ``X-Smsgw-Delivery`` carries the callback's id (the same on every
+retry, for de-duplication).
+
+Callbacks are rows of the ``callbacks`` table (durable). A 2xx ends one; a 5xx, 408, 429, a
+timeout or a connection error retries it with exponential backoff (``backoff_seconds`` doubling up
+to ``max_backoff_seconds``) until ``max_attempts``; any other status (4xx, a redirect) gives up at
+once. Submit and receipt results reach this module through the status writer's ``on_change``
+hook: they are collected in memory and written in one batch per commit, so the writer is never
+slowed by a CRM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import aiohttp
+import structlog
+
+from gateway import clock
+from gateway.api.auth import CLIENT_HEADER, SIGNATURE_HEADER, sign
+from gateway.domain.status import MessageStatus
+from gateway.store import callbacks as store
+from gateway.store import outbox
+from gateway.store.db import Database
+
+log = structlog.get_logger("callbacks")
+
+SENDER_ID = "smsgw"
+DELIVERY_HEADER = "X-Smsgw-Delivery"
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def changes_of(changes) -> list[tuple[int, str, datetime]]:
+    """(message id, status, at) for each committed change worth a callback."""
+    out = []
+    for change in changes:
+        if isinstance(change, outbox.Submitted):
+            out.append((change.message_id, MessageStatus.SUBMITTED.value, change.at))
+        elif isinstance(change, outbox.Failed):
+            out.append((change.message_id, MessageStatus(change.status).value, change.at))
+        elif isinstance(change, outbox.ReceiptUpdate):
+            status = getattr(change, "message_status", None)
+            message_id = getattr(change, "message_id", None)
+            if change.matched and status is not None and message_id is not None:
+                out.append((message_id, MessageStatus(status).value, change.at))
+    return out
+
+
+class StatusCallbacks:
+    def __init__(
+        self,
+        db: Database,
+        targets: Mapping[str, str],
+        secrets: Mapping[str, str],
+        *,
+        timeout_seconds: float = 10,
+        max_attempts: int = 10,
+        backoff_seconds: float = 5,
+        max_backoff_seconds: float = 1800,
+        concurrency: int = 8,
+        batch: int = 100,
+        now: Callable[[], datetime] | None = None,
+    ):
+        self.db = db
+        self.targets = dict(targets)  # client id -> URL
+        self.secrets = dict(secrets)
+        self.timeout = timeout_seconds
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.max_backoff = max_backoff_seconds
+        self.concurrency = concurrency
+        self.batch = batch
+        self.now = now or (lambda: clock.utcnow())
+        self._collected: list[tuple[int, str, datetime]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._flushing: asyncio.Task | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.targets)
+
+    # --- collecting ---------------------------------------------------------------------------
+
+    def on_change(self, changes) -> None:
+        """The status writer's hook: cheap, in memory; the rows are written by a task."""
+        if not self.targets:
+            return
+        found = changes_of(changes)
+        if not found:
+            return
+        self._collected.extend(found)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self.flush(), name="callbacks-flush")
+
+    async def flush(self, attempts: int = 5) -> int:
+        """Write the collected changes as callback rows (one transaction per batch)."""
+        written, failures = 0, 0
+        while self._collected:
+            batch, self._collected = self._collected, []
+            try:
+                written += await self.db.run(store.enqueue_message_status, self.targets, batch, self.now())
+            except Exception:
+                failures += 1
+                if failures >= attempts:
+                    log.exception("status callbacks lost: could not queue them", count=len(batch))
+                    continue
+                log.exception("could not queue status callbacks; retrying")
+                self._collected[:0] = batch
+                await asyncio.sleep(0.5 * failures)
+        if written:
+            self.wake()
+        return written
+
+    def status_hook(self, conn, message_ids: list[int], status: MessageStatus, now: datetime) -> None:
+        """For changes made by the gateway's own transactions (expiry): same transaction."""
+        if self.targets:
+            store.enqueue_message_status(
+                conn, self.targets, [(mid, status.value, now) for mid in message_ids], now
+            )
+
+    def appointment_hook(self, conn, appointment: dict) -> None:
+        """For record_answer(): the citizen's SI / NO, reported to the CRM that scheduled it."""
+        url = self.targets.get(appointment["client_id"])
+        if url is None:
+            return
+        kind = f"appointment.{appointment['status']}"
+        payload = {
+            "type": kind,
+            "event_id": appointment["event_key"],
+            "folio": appointment["folio"],
+            "appointment_at": store.iso(appointment["at"]),
+            "at": store.iso(appointment["answered_at"]),
+        }
+        store.enqueue(
+            conn, [(appointment["client_id"], url, kind, None, payload)], appointment["answered_at"]
+        )
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.targets:
+            self._tasks.append(asyncio.create_task(self._run(), name="callbacks"))
+            self.wake()
+
+    async def stop(self) -> None:
+        """Stop sending (what is queued stays in the table for the next start); changes reported
+        later by the status writer are still collected until close()."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def close(self) -> None:
+        """After the status writer's last commit: write what was collected, then stop."""
+        await self.stop()
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flushing, 5)
+        await self.flush(attempts=1)
+        self.targets = {}  # nothing more is collected
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def _backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.max_backoff, self.backoff * 2 ** max(0, attempts - 1)))
+
+    async def _post(self, due: store.DueCallback) -> store.Outcome:
+        attempts = due.attempts + 1
+        body = json.dumps(due.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        secret = self.secrets.get(due.client_id)
+        if secret is None:
+            return store.Outcome(due.id, store.FAILED, attempts, f"no secret for client {due.client_id!r}")
+        headers = {
+            "Content-Type": "application/json",
+            CLIENT_HEADER: SENDER_ID,
+            SIGNATURE_HEADER: sign(secret, body),
+            DELIVERY_HEADER: str(due.id),
+        }
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        error: str
+        try:
+            async with self._session.post(
+                due.url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    return store.Outcome(due.id, store.SENT, attempts)
+                error = f"HTTP {resp.status}"
+                if resp.status < 500 and resp.status not in RETRYABLE_STATUSES:
+                    log.warning(
+                        "callback refused; giving up", client=due.client_id, id=due.id, status=resp.status
+                    )
+                    return store.Outcome(due.id, store.FAILED, attempts, error)
+        except TimeoutError:
+            error = f"timeout after {self.timeout:g} s"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if attempts >= self.max_attempts:
+            log.warning("callback failed too often; giving up", client=due.client_id, id=due.id, error=error)
+            return store.Outcome(due.id, store.FAILED, attempts, error)
+        return store.Outcome(due.id, store.PENDING, attempts, error, self.now() + self._backoff(attempts))
+
+    async def _limited(self, limit: asyncio.Semaphore, item: store.DueCallback) -> store.Outcome:
+        async with limit:
+            return await self._post(item)
+
+    async def run_once(self) -> int:
+        """Send every callback due now (in batches); returns how many were attempted."""
+        total = 0
+        while True:
+            now = self.now()
+            due = await self.db.run(store.claim_due, self.batch, now, self.timeout * 2 + 30)
+            if not due:
+                return total
+            limit = asyncio.Semaphore(self.concurrency)
+            outcomes = await asyncio.gather(*(self._limited(limit, d) for d in due))
+            await self.db.run(store.record_outcomes, list(outcomes), self.now())
+            total += len(due)
+            if len(due) < self.batch:
+                return total
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), 1.0)  # retries come due without a wake
+            self._wakeup.clear()
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("callback round failed")
+                await asyncio.sleep(1.0)

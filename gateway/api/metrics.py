@@ -1,0 +1,230 @@
+"""GET /metrics: Prometheus text format (0.0.4), written by hand (no client library needed).
+
+Per carrier and bind: link state, window in use, submits (total and the last ten seconds' rate),
+throttles, the speed limit in force, errors by SMPP status, timeouts and reconnections; receipt
+latency (a histogram per carrier) and counts; MO; the status writer's backlog; the outbox depth by
+status (one GROUP BY, cached a few seconds so a busy scraper cannot load the database).
+
+The running gateway puts a :class:`MetricsSources` in ``ApiContext.extra["metrics"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from gateway.store.models import messages
+from smpp_client.errors import error_name
+from smpp_client.metrics import Exposition
+
+from .context import CONTEXT
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OUTBOX_CACHE_SECONDS = 5.0
+
+
+@dataclass
+class MetricsSources:
+    pool: Any = None  # smpp_client.pool.CarrierPool
+    writer: Any = None  # gateway.store.status_writer.StatusWriter
+    dispatcher: Any = None  # scheduler.dispatcher.Dispatcher
+    inbound: Any = None  # gateway.inbound.InboundHandler
+    _outbox: tuple[float, dict[str, int]] = field(default=(0.0, {}))
+
+
+def _outbox_depth(conn) -> dict[str, int]:
+    rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status))
+    return {status: count for status, count in rows}
+
+
+def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str:
+    out = Exposition()
+    pool = sources.pool
+    if pool is not None:
+        for c in pool.status():
+            lc = {"carrier": c["carrier"]}
+            out.add(
+                "smsgw_smpp_rate_limit", "gauge", "configured speed limit (segments/s)", c["rate_limit"], lc
+            )
+            out.add(
+                "smsgw_smpp_rate_allowed",
+                "gauge",
+                "speed limit in force after throttling (AIMD)",
+                c["rate"],
+                lc,
+            )
+            out.add("smsgw_smpp_paused", "gauge", "1 while sending pauses after a throttle", c["paused"], lc)
+            out.add(
+                "smsgw_smpp_throttles_total",
+                "counter",
+                "ESME_RTHROTTLED and ESME_RMSGQFUL answers",
+                c["throttles"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_rate_decreases_total",
+                "counter",
+                "rate decreases (throttle episodes)",
+                c["rate_decreases"],
+                lc,
+            )
+            out.add("smsgw_smpp_parts_sent_total", "counter", "submit_sm sent", c["parts_sent"], lc)
+            out.add(
+                "smsgw_smpp_parts_accepted_total",
+                "counter",
+                "submit_sm answered ESME_ROK",
+                c["parts_accepted"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_messages_submitted_total",
+                "counter",
+                "messages with every part accepted",
+                c["messages_submitted"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_submit_rate",
+                "gauge",
+                "submit_sm per second over the last 10 s",
+                c["submit_rate"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_queued",
+                "gauge",
+                "messages waiting for a window slot or the speed limit",
+                c["queued"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_in_memory",
+                "gauge",
+                "messages of this carrier between claim and outcome",
+                c["in_memory"],
+                lc,
+            )
+            out.add(
+                "smsgw_smpp_failovers_total",
+                "counter",
+                "messages passed to the next carrier",
+                c["failovers"],
+                lc,
+            )
+            for code, count in sorted(c["errors"].items()):
+                out.add(
+                    "smsgw_smpp_submit_errors_total",
+                    "counter",
+                    "submit_sm failures by SMPP status (negative: link lost, timeout)",
+                    count,
+                    {**lc, "code": str(code), "name": error_name(code)},
+                )
+            for b in c["binds"]:
+                lb = {**lc, "bind": b["bind"], "kind": b["kind"]}
+                out.add("smsgw_smpp_bind_up", "gauge", "1 when the bind is bound", b["bound"], lb)
+                out.add(
+                    "smsgw_smpp_window_in_use",
+                    "gauge",
+                    "submit_sm awaiting their response",
+                    b["in_flight"],
+                    lb,
+                )
+                out.add("smsgw_smpp_window_size", "gauge", "the bind's window", b["window"], lb)
+                out.add(
+                    "smsgw_smpp_bind_submits_total", "counter", "requests sent on this bind", b["submits"], lb
+                )
+                out.add(
+                    "smsgw_smpp_response_timeouts_total",
+                    "counter",
+                    "requests never answered in time",
+                    b["timeouts"],
+                    lb,
+                )
+                out.add("smsgw_smpp_binds_total", "counter", "successful binds", b["binds"], lb)
+                out.add("smsgw_smpp_bind_failures_total", "counter", "refused binds", b["bind_failures"], lb)
+                out.add("smsgw_smpp_links_lost_total", "counter", "bound links lost", b["links_lost"], lb)
+                out.add(
+                    "smsgw_smpp_bad_pdus_total", "counter", "malformed PDUs from the SMSC", b["bad_pdus"], lb
+                )
+                out.add("smsgw_smpp_deliver_sm_total", "counter", "deliver_sm received", b["deliver_sm"], lb)
+    writer = sources.writer
+    if writer is not None:
+        for carrier, hist in sorted(writer.receipt_latency.items()):
+            out.histogram(
+                "smsgw_receipt_latency_seconds",
+                "time from submit_sm_resp to the delivery receipt",
+                hist,
+                {"carrier": carrier},
+            )
+        for carrier, count in sorted(writer.receipts_matched.items()):
+            out.add(
+                "smsgw_receipts_matched_total",
+                "counter",
+                "receipts matched to a message part",
+                count,
+                {"carrier": carrier},
+            )
+        for carrier, count in sorted(writer.receipts_unknown.items()):
+            out.add(
+                "smsgw_receipts_unknown_total",
+                "counter",
+                "receipts for no known message id",
+                count,
+                {"carrier": carrier},
+            )
+        out.add(
+            "smsgw_status_writer_backlog", "gauge", "status changes waiting to be written", writer.backlog
+        )
+        out.add(
+            "smsgw_status_writer_orphans", "gauge", "receipts waiting for their submit result", writer.orphans
+        )
+        out.add("smsgw_status_writer_batches_total", "counter", "transactions written", writer.batches)
+    inbound = sources.inbound
+    if inbound is not None:
+        for carrier, count in sorted(inbound.mo_messages.items()):
+            out.add(
+                "smsgw_mo_messages_total",
+                "counter",
+                "citizens' messages (reassembled)",
+                count,
+                {"carrier": carrier},
+            )
+        out.add("smsgw_mo_parts_total", "counter", "MO deliver_sm received", inbound.mo_parts)
+        out.add(
+            "smsgw_receipts_unparsed_total",
+            "counter",
+            "receipts that could not be parsed",
+            inbound.receipts_unparsed,
+        )
+    dispatcher = sources.dispatcher
+    if dispatcher is not None:
+        out.add(
+            "smsgw_dispatch_claimed_total", "counter", "messages claimed from the outbox", dispatcher.claimed
+        )
+        out.add(
+            "smsgw_dispatch_in_flight", "gauge", "claimed messages without an outcome", dispatcher.in_flight
+        )
+        for kind, count in sorted(dispatcher.outcomes.items()):
+            out.add("smsgw_dispatch_outcomes_total", "counter", "send outcomes", count, {"outcome": kind})
+    for status, count in sorted((outbox or {}).items()):
+        out.add(
+            "smsgw_outbox_messages", "gauge", "messages in the outbox by status", count, {"status": status}
+        )
+    return out.render()
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    sources: MetricsSources = ctx.extra.get("metrics") or MetricsSources()
+    stamp, depth = sources._outbox
+    if time.monotonic() - stamp > OUTBOX_CACHE_SECONDS:
+        try:
+            depth = await ctx.db.run(_outbox_depth)
+            sources._outbox = (time.monotonic(), depth)
+        except Exception:
+            depth = {}
+    return web.Response(body=render(sources, depth).encode(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,0 +1,18 @@
+"""GET /api/v1/stats: counts by status, the last hour's rates and the queue depth by priority."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import clock
+from gateway.store import queries
+
+from .common import authenticate, iso, json_response
+from .context import CONTEXT
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    await authenticate(request)
+    now = clock.utcnow()
+    data = await request.app[CONTEXT].db.run(queries.stats, now)
+    return json_response({"at": iso(now), **data})

@@ -1,0 +1,97 @@
+"""The broadcast fan-out: queues a broadcast's messages chunk by chunk, inside the database.
+
+One task per process. Each round takes the most urgent unfinished broadcast and runs one chunk
+(``gateway.store.broadcasts.fanout_chunk``: one transaction, one ``INSERT … SELECT``), so an
+emergency accepted during a 100,000-message water notice is fanned out before the notice's next
+chunk, and the dispatcher is woken after every chunk. Unfinished broadcasts (a crash, a restart)
+are picked up at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from gateway import clock
+from gateway.store import broadcasts
+from gateway.store.db import Database
+
+log = structlog.get_logger("scheduler")
+
+
+class FanoutService:
+    def __init__(
+        self,
+        db: Database,
+        chunk: int = 5000,
+        on_queued: Callable[[], None] = lambda: None,
+        now: Callable[[], datetime] | None = None,
+    ):
+        self.db = db
+        self.chunk = chunk
+        self.on_queued = on_queued
+        self.now = now or (lambda: clock.utcnow())
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fanout")
+        self.wake()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self, broadcast_id: int | None = None) -> None:
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Until every broadcast known when called is fanned out (tests, benchmarks)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def run_once(self) -> broadcasts.ChunkResult | None:
+        """One chunk of the most urgent unfinished broadcast; None when there is none."""
+        todo = await self.db.run(broadcasts.unfinished)
+        if not todo:
+            return None
+        broadcast_id, _ = todo[0]
+        result = await self.db.run(broadcasts.fanout_chunk, broadcast_id, self.chunk, self.now())
+        if result.inserted:
+            self.on_queued()
+        if result.finished:
+            log.info("broadcast fanned out", broadcast_id=broadcast_id, status=result.status)
+        return result
+
+    async def run_until_idle(self) -> int:
+        """Fan out everything pending now; returns the messages queued."""
+        total = 0
+        while (result := await self.run_once()) is not None:
+            total += result.inserted
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                result = await self.run_once()
+                if result is None:
+                    self._idle.set()
+                else:
+                    self._wakeup.set()  # next chunk after requests and claims had their turn
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fan-out round failed; retrying")
+                await asyncio.sleep(1.0)
+                self._wakeup.set()
