@@ -1,13 +1,26 @@
 """Claims due messages from the outbox and hands them to the SMPP links.
 
-It claims only what the links can take now (free window slots), so leases stay short-lived and
-a backlog stays in the database, where priorities and cancellations still apply.
+It claims only what the carriers can take now (about a second of traffic each, at most a window
+more: :meth:`CarrierPool.capacity`), so leases stay short and a backlog stays in the database,
+where priorities and cancellations still apply. A claimed message becomes a
+:class:`~smpp_client.pool.Job`; its outcome comes back through a callback and is turned into an
+outbox change for the :class:`StatusWriter`:
+
+- submitted: ``Submitted`` (carrier, SMSC ids, encoding and segments as sent, the route taken);
+- retry (temporary error, link lost twice): back to the queue with exponential backoff and jitter,
+  a counted attempt; past ``max_attempts`` it fails, past its validity it expires;
+- release (never sent: no bound carrier, lease ending, shutdown): back to the queue at once, the
+  attempt given back; throttling never reaches the outbox (the carrier resends from memory);
+- failed (permanent, e.g. ESME_RINVDSTADR): failed with the SMPP code and name;
+- expired: its validity ended before it could be sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import time
 from datetime import datetime, timedelta
 
 import structlog
@@ -18,10 +31,13 @@ from gateway.domain.status import MessageStatus
 from gateway.store import outbox
 from gateway.store.db import Database
 from gateway.store.status_writer import StatusWriter
-from smpp_client.constants import Status
-from smpp_client.pool import CarrierPool, SendOutcome
+from smpp_client.errors import error_name
+from smpp_client.pool import EXPIRED, FAILED, RELEASE, RETRY, SUBMITTED, CarrierPool, Job, SendOutcome
 
 log = structlog.get_logger("scheduler")
+
+RELEASE_DELAY_SECONDS = 1.0  # a message handed back unsent is claimable again after this
+LEASE_MARGIN = 0.75  # a job unsent after this share of its lease goes back to the outbox
 
 
 class Dispatcher:
@@ -42,61 +58,142 @@ class Dispatcher:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self._handed = 0  # claimed and not yet answered by the SMSC
-        self._tasks: set[asyncio.Task] = set()
+        self._handed = 0  # claimed and without an outcome yet
+        self._claiming = 0  # claims running in the database
+        self._closed = False  # draining: no new claims
+        self._settled: asyncio.Event | None = None
         self.wake = lambda: None  # replaced by the scheduler job's trigger
+        pool.wake = self._room
+        # numbers for /metrics
+        self.claimed = 0
+        self.outcomes: dict[str, int] = {}
 
     @property
     def in_flight(self) -> int:
         return self._handed
 
+    def _room(self) -> None:
+        self.wake()
+
     async def dispatch_once(self) -> int:
         """One claim round; returns how many messages were handed to the links."""
-        room = min(self.batch_size, self.pool.capacity() - self._handed)
+        if self._closed:
+            return 0
+        room = min(self.batch_size, self.pool.capacity())
         if room <= 0:
             return 0
-        claimed = await self.db.run(outbox.claim, self.owner, room, clock.utcnow(), self.lease_seconds)
+        now = clock.utcnow()
+        self._claiming += 1
+        try:
+            claimed = await self.db.run(outbox.claim, self.owner, room, now, self.lease_seconds)
+        finally:
+            self._claiming -= 1
+            self._maybe_settled()
+        if not claimed:
+            return 0
+        self.claimed += len(claimed)
+        mono = time.monotonic()
+        release_at = mono + self.lease_seconds * LEASE_MARGIN
+        pool = self.pool
+        done = self._done
         for message in claimed:
             self._handed += 1
-            task = asyncio.create_task(self._send(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            remaining = (message.expires_at - now).total_seconds()
+            job = Job(
+                message.msisdn,
+                message.body,
+                done,
+                expires_at=mono + remaining if remaining < 1e9 else math.inf,
+                release_at=release_at,
+                ctx=message,
+                priority=message.priority,
+            )
+            pool.submit(job)
         if len(claimed) == room:
             self.wake()
         return len(claimed)
 
     async def drain(self) -> None:
-        """Wait for every handed message to get its outcome recorded."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Claim no more; wait for a claim in progress and for every handed message's outcome
+        to be posted to the status writer (shutdown: the pool is stopping, so what is not sent
+        comes back at once)."""
+        self._closed = True
+        while self._handed or self._claiming:
+            self._settled = asyncio.Event()
+            await self._settled.wait()
+        self._settled = None
 
-    async def _send(self, message: outbox.ClaimedMessage) -> None:
-        try:
-            outcome = await self.pool.send(message.msisdn, message.body)
-        except Exception as exc:  # a bug must not strand the message: it goes back to the queue
-            log.exception("send failed", message_id=message.id)
-            outcome = SendOutcome(None, status=Status.ESME_RSYSERR, error=f"internal error: {exc}")
-        finally:
-            self._handed -= 1
-        self.writer.post(self._change_for(message, outcome, clock.utcnow()))
-        self.wake()
+    def _maybe_settled(self) -> None:
+        if self._settled is not None and not self._handed and not self._claiming:
+            self._settled.set()
+
+    def _done(self, job: Job, outcome: SendOutcome) -> None:
+        self._handed -= 1
+        self.outcomes[outcome.kind] = self.outcomes.get(outcome.kind, 0) + 1
+        self.writer.post(self._change_for(job.ctx, outcome, clock.utcnow()))
+        self._maybe_settled()
 
     def _change_for(self, message: outbox.ClaimedMessage, outcome: SendOutcome, now: datetime):
-        if outcome.ok:
-            log.debug(
-                "submitted", message_id=message.id, carrier=outcome.carrier, smsc_id=outcome.smsc_ids[0]
+        kind = outcome.kind
+        code = outcome.status if outcome.status is not None and outcome.status >= 0 else None
+        text = outcome.error or (error_name(outcome.status) if outcome.status is not None else kind)
+        if kind == SUBMITTED:
+            return outbox.Submitted(
+                message.id,
+                outcome.carrier,
+                outcome.smsc_ids,
+                now,
+                outcome.encoding,
+                outcome.segments,
+                outcome.route if outcome.route and (" " in outcome.route) else None,
             )
-            return outbox.Submitted(message.id, outcome.carrier, outcome.smsc_ids, now)
-        code = outcome.status if outcome.status >= 0 else None
-        if outcome.temporary and message.attempts < self.max_attempts:
+        if kind == RELEASE:
+            return outbox.Retry(
+                message.id,
+                now + timedelta(seconds=RELEASE_DELAY_SECONDS),
+                code,
+                text,
+                now,
+                count_attempt=False,
+            )
+        if kind == EXPIRED or (kind == RETRY and now >= message.expires_at):
+            return outbox.Failed(
+                message.id, MessageStatus.EXPIRED, code, f"validity ended before submission ({text})", now
+            )
+        if kind == RETRY:
+            if message.attempts >= self.max_attempts:
+                log.warning(
+                    "message failed after its last attempt",
+                    message_id=message.id,
+                    attempts=message.attempts,
+                    error=text,
+                )
+                return outbox.Failed(
+                    message.id,
+                    MessageStatus.FAILED,
+                    code,
+                    f"{text} ({message.attempts} attempts)",
+                    now,
+                    outcome.carrier,
+                )
             delay = min(300.0, 2.0 ** min(message.attempts, 8)) * random.uniform(0.5, 1.0)
+            not_before = now + timedelta(seconds=delay)
+            if not_before >= message.expires_at:
+                return outbox.Failed(
+                    message.id,
+                    MessageStatus.EXPIRED,
+                    code,
+                    f"validity ends before the next try ({text})",
+                    now,
+                )
             log.info(
                 "temporary failure; will retry",
                 message_id=message.id,
                 to=mask_msisdn(message.msisdn),
-                error=outcome.error,
+                error=text,
                 retry_in=round(delay, 1),
             )
-            return outbox.Retry(message.id, now + timedelta(seconds=delay), code, outcome.error or "", now)
-        log.warning("message failed", message_id=message.id, error=outcome.error, carrier=outcome.carrier)
-        return outbox.Failed(message.id, MessageStatus.FAILED, code, outcome.error or "failed", now)
+            return outbox.Retry(message.id, not_before, code, text, now)
+        assert kind == FAILED, kind
+        log.warning("message failed", message_id=message.id, error=text, carrier=outcome.carrier)
+        return outbox.Failed(message.id, MessageStatus.FAILED, code, text, now, outcome.carrier)

@@ -86,7 +86,7 @@ def split(encoded: EncodedText, method: str = ConcatMethod.UDH8, reference: int 
     With ``PAYLOAD`` a long text is one Part whose whole payload is in message_payload
     (the SMSC segments it), so ``len(split(...))`` is 1 while ``encoded.segments`` is not.
     """
-    method = ConcatMethod(method)
+    method = method if type(method) is ConcatMethod else ConcatMethod(method)
     chunks = split_payload(encoded.payload, encoded.encoding, method)
     total = len(chunks)
     if total > MAX_PARTS:

@@ -42,6 +42,14 @@ _FIELD_RES = {
 }
 
 
+_STANDARD = re.compile(
+    r"id:\s*(?P<id>[0-9A-Za-z_\-]+) sub:\s*(?P<sub>\d+) dlvrd:\s*(?P<dlvrd>\d+) "
+    r"submit date:\s*(?P<submit_date>\d+) done date:\s*(?P<done_date>\d+) "
+    r"stat:\s*(?P<stat>[A-Za-z]+) err:\s*(?P<err>[0-9A-Za-z]+)(?: [tT]ext:(?P<text>.*))?",
+    re.S,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     message_id: str
@@ -81,7 +89,11 @@ def parse_receipt(pdu: Pdu) -> Receipt | None:
     """Prefer the receipted_message_id / message_state TLVs; fall back to the text form."""
     raw = pdu.fields.get("short_message") or pdu.tlvs.get(Tlv.MESSAGE_PAYLOAD) or b""
     text = raw.decode("latin-1")
-    found = {key: m.group(1) for key, rx in _FIELD_RES.items() if (m := rx.search(text))}
+    m = _STANDARD.match(text)
+    if m is not None:  # the usual layout: one match instead of a search per field
+        found = {k: v for k, v in m.groupdict().items() if v is not None}
+    else:
+        found = {key: m.group(1) for key, rx in _FIELD_RES.items() if (m := rx.search(text))}
     message_id = tlv_cstr(pdu.tlvs.get(Tlv.RECEIPTED_MESSAGE_ID)) or found.get("id")
     state_value = tlv_int(pdu.tlvs.get(Tlv.MESSAGE_STATE))
     stat = found.get("stat", "").upper()
@@ -107,6 +119,15 @@ def parse_receipt(pdu: Pdu) -> Receipt | None:
     )
 
 
+def canonical_message_id(message_id: str) -> str:
+    """The form a part's SMSC id is stored in for matching: lower case, no leading zeros.
+
+    :func:`message_id_keys` of any receipt id includes this form of the same number, so a
+    submit_sm_resp id "00001A2B" matches a receipt "1a2b" (or its decimal reading "6699").
+    """
+    return message_id.lower().lstrip("0") or "0"
+
+
 def message_id_keys(message_id: str) -> tuple[str, ...]:
     """Forms one SMSC message id may take in a receipt (carriers disagree on hex vs decimal).
 
@@ -114,7 +135,7 @@ def message_id_keys(message_id: str) -> tuple[str, ...]:
     so a lookup over these keys finds the submit_sm_resp id whichever base either side used.
     """
     keys = [message_id]
-    lowered = message_id.lower().lstrip("0") or "0"
+    lowered = canonical_message_id(message_id)
     if lowered not in keys:
         keys.append(lowered)
     if message_id.isdigit():

@@ -1,9 +1,25 @@
 """One SMPP 3.4 bind to one SMSC over asyncio: window, correlation, keep-alive, reconnection.
 
-The session owns its socket and never blocks the event loop. ``submit`` waits for a free slot in
-the window, sends submit_sm and resolves with the submit_sm_resp matched by sequence number.
-When the link drops, every request in flight fails with :class:`LinkDown` so the caller can put
-its message back in the queue; the session reconnects with exponential backoff and jitter.
+The session owns its socket (an asyncio ``Protocol``: bytes are handled as they arrive, no task
+per read) and never blocks the event loop.
+
+- Window: at most ``window`` requests unanswered. :meth:`SmppSession.send` registers a
+  :class:`Pending` entry under a fresh sequence number and queues the PDU; the response matched by
+  sequence number resolves the entry (a callback: no future nor task per message). Writes made
+  in one turn of the event loop leave in one ``transport.write``.
+- Response timeout: an entry unanswered after ``response_timeout_seconds`` fails with
+  RESPONSE_TIMEOUT (its message goes back to the queue, it is not lost); after
+  ``max_consecutive_timeouts`` in a row with no answer in between the link is reset.
+- Keep-alive: enquire_link when nothing was received for ``enquire_link_seconds``; a probe left
+  unanswered for ``response_timeout_seconds`` drops the link.
+- Link loss: every entry in the window fails with LINK_LOST; the session reconnects with
+  exponential backoff and jitter (a refused bind backs off the same way: it is usually a
+  configuration error, never a hot loop).
+- Hostile input: an unknown TLV is kept (the codec never raises on one); an unknown command or an
+  undecodable request gets generic_nack or its error response; an impossible command_length or
+  garbage closes the link cleanly (generic_nack first), and the window's messages go back to the
+  queue. Nothing a peer sends can raise out of the read path.
+- Shutdown (:meth:`stop`): stop taking submits, wait for the responses in flight, unbind, close.
 """
 
 from __future__ import annotations
@@ -12,15 +28,35 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from . import pdu as codec
 from .constants import BIND_COMMANDS, RESPONSE_BIT, Cmd, Status, status_name
+from .errors import LINK_LOST, RESPONSE_TIMEOUT
 
 log = structlog.get_logger("smpp_client")
+
+_HEADER = codec.HEADER
+_unpack_header = _HEADER.unpack_from
+_SUBMIT_SM_RESP = int(Cmd.SUBMIT_SM_RESP)
+_DELIVER_SM = int(Cmd.DELIVER_SM)
+_DELIVER_SM_RESP = int(Cmd.DELIVER_SM_RESP)
+_ENQUIRE_LINK = int(Cmd.ENQUIRE_LINK)
+_ENQUIRE_LINK_RESP = int(Cmd.ENQUIRE_LINK_RESP)
+_GENERIC_NACK = int(Cmd.GENERIC_NACK)
+_UNBIND = int(Cmd.UNBIND)
+_RESP = RESPONSE_BIT
+_MAX_SEQ = 0x7FFFFFFF
+
+BIND_KINDS = {
+    "transceiver": Cmd.BIND_TRANSCEIVER,
+    "transmitter": Cmd.BIND_TRANSMITTER,
+    "receiver": Cmd.BIND_RECEIVER,
+}
 
 
 class SessionError(Exception):
@@ -39,6 +75,12 @@ class NotBound(SessionError):
     pass
 
 
+class BindRefused(SessionError):
+    def __init__(self, status: int):
+        super().__init__(f"bind refused: {status_name(status)}")
+        self.status = status
+
+
 @dataclass(slots=True)
 class SessionConfig:
     carrier: str
@@ -53,32 +95,136 @@ class SessionConfig:
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
     connect_timeout_seconds: float = 10.0
+    max_consecutive_timeouts: int = 3
+    bind_kind: str = "transceiver"
 
 
-DeliverHandler = Callable[["SmppSession", codec.Pdu], Awaitable[int]]
+class Pending:
+    """A request in the window. Subclasses say what an answer or a failure means."""
+
+    __slots__ = ("deadline",)
+
+    def resolve(self, status: int, message_id: str, pdu: codec.Pdu | None) -> None:
+        raise NotImplementedError
+
+    def fail(self, code: int) -> None:
+        raise NotImplementedError
+
+
+class _FutureEntry(Pending):
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future):
+        self.future = future
+
+    def resolve(self, status: int, message_id: str, pdu: codec.Pdu | None) -> None:
+        if not self.future.done():
+            self.future.set_result(pdu)
+
+    def fail(self, code: int) -> None:
+        if not self.future.done():
+            if code == RESPONSE_TIMEOUT:
+                self.future.set_exception(ResponseTimeout("no response in time"))
+            else:
+                self.future.set_exception(LinkDown("link lost before the response"))
+
+
+# on_deliver(session, deliver_sm, respond): the handler calls respond(status) exactly once,
+# now or later (e.g. after the receipt is committed); the deliver_sm_resp goes out then.
+DeliverHandler = Callable[["SmppSession", codec.Pdu, Callable[[int], None]], Any]
+
+
+class SessionListener:
+    """What the owner of a session hears (a Carrier); every method is optional to override."""
+
+    def session_bound(self, session: SmppSession) -> None:
+        pass
+
+    def session_down(self, session: SmppSession) -> None:
+        pass
+
+    def window_freed(self, session: SmppSession) -> None:
+        pass
+
+
+class _Link(asyncio.Protocol):
+    __slots__ = ("session",)
+
+    def __init__(self, session: SmppSession):
+        self.session = session
+
+    def connection_made(self, transport) -> None:
+        self.session._connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.session._data_received(data)
+
+    def connection_lost(self, exc) -> None:
+        self.session._connection_lost(exc)
 
 
 class SmppSession:
-    def __init__(self, config: SessionConfig, on_deliver: DeliverHandler, index: int = 0):
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_deliver: DeliverHandler,
+        index: int = 0,
+        listener: SessionListener | None = None,
+    ):
         self.config = config
         self.on_deliver = on_deliver
-        self.label = f"{config.carrier}#{index}"
+        self.index = index
+        self.kind = config.bind_kind
+        if self.kind not in BIND_KINDS:
+            raise ValueError(f"unknown bind kind {self.kind!r}")
+        self.label = f"{config.carrier}#{index}" + ("" if self.kind == "transceiver" else f"/{self.kind[:2]}")
+        self.listener = listener or SessionListener()
         self.state = "idle"
         self.bound = asyncio.Event()
-        self._window = asyncio.Semaphore(config.window)
-        self._pending: dict[int, tuple[asyncio.Future, float]] = {}
+        self.window = config.window
+        self._pending: dict[int, Pending] = {}
         self._seq = 0
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
+        self._frames = codec.FrameBuffer()
+        self._out: list[bytes] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._conn_id = 0  # bumped per connection: late deliver_sm answers never reach a new link
+        self._lost: asyncio.Future | None = None
+        self._bind_seq = -1
+        self._bind_future: asyncio.Future | None = None
         self._stopping = False
         self._closed = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
+        self._drained: asyncio.Event | None = None
         self._last_rx = 0.0
-        self.binds = 0
-        self.last_error: str | None = None
+        self._probe: tuple[int, float] | None = None
+        self._consecutive_timeouts = 0
         self.bound_callback: Callable[[], None] | None = None
+        # counters (metrics)
+        self.binds = 0
+        self.bind_failures = 0
+        self.submits = 0
+        self.responses = 0
+        self.timeouts = 0
+        self.links_lost = 0
+        self.bad_pdus = 0
+        self.deliver_sm = 0
+        self.last_error: str | None = None
+        self.bound_since: float | None = None
 
     # --- public -------------------------------------------------------------------------------
+
+    @property
+    def can_submit(self) -> bool:
+        return (
+            self.kind != "receiver"
+            and not self._stopping
+            and self._transport is not None
+            and (self.state == "bound")
+        )
+
+    @property
+    def is_bound(self) -> bool:
+        return self.state == "bound"
 
     @property
     def in_flight(self) -> int:
@@ -86,232 +232,403 @@ class SmppSession:
 
     @property
     def free_window(self) -> int:
-        return self.config.window - len(self._pending) if self.bound.is_set() else 0
+        return self.window - len(self._pending) if self.can_submit else 0
+
+    def send(self, command_id: int, entry: Pending, tlvs: dict | None = None, **fields) -> int:
+        """Queue a request whose answer resolves ``entry``; the caller checked ``free_window``."""
+        if not self.can_submit:
+            raise NotBound(f"{self.label} is not bound")
+        seq = self._next_seq()
+        frame = codec.make(command_id, seq, tlvs=tlvs, **fields)
+        entry.deadline = time.monotonic() + self.config.response_timeout_seconds
+        self._pending[seq] = entry
+        self.submits += 1
+        self._write(frame)
+        return seq
+
+    def send_body(self, command_id: int, body: bytes, entry: Pending, now: float) -> int:
+        """:meth:`send` for a body encoded once (``pdu.encode_body``), the hot path."""
+        if not self.can_submit:
+            raise NotBound(f"{self.label} is not bound")
+        seq = self._next_seq()
+        entry.deadline = now + self.config.response_timeout_seconds
+        self._pending[seq] = entry
+        self.submits += 1
+        self._out.append(_HEADER.pack(16 + len(body), command_id, 0, seq) + body)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        return seq
 
     async def submit(self, **fields) -> codec.Pdu:
-        """Send submit_sm (fields as in pdu.SCHEMAS, plus ``tlvs``); returns the submit_sm_resp."""
+        """Send submit_sm and wait for its submit_sm_resp (a convenience for tools and tests)."""
         tlvs = fields.pop("tlvs", None)
         return await self.request(Cmd.SUBMIT_SM, tlvs=tlvs, **fields)
 
     async def request(self, command_id: int, tlvs: dict | None = None, **fields) -> codec.Pdu:
-        if self._stopping or not self.bound.is_set():
+        if self._transport is None or self.state != "bound":
             raise NotBound(f"{self.label} is not bound")
-        async with self._window:
-            writer = self._writer
-            if writer is None or not self.bound.is_set():
-                raise NotBound(f"{self.label} is not bound")
-            seq = self._next_seq()
-            future = asyncio.get_running_loop().create_future()
-            self._pending[seq] = (future, time.monotonic() + self.config.response_timeout_seconds)
-            try:
-                writer.write(codec.make(command_id, seq, tlvs=tlvs, **fields))
-                if writer.transport.get_write_buffer_size() > 256 * 1024:
-                    await writer.drain()
-                return await future
-            finally:
-                self._pending.pop(seq, None)
-                if not self._pending:
-                    self._drained.set()
+        future = asyncio.get_running_loop().create_future()
+        entry = _FutureEntry(future)
+        seq = self._next_seq()
+        entry.deadline = time.monotonic() + self.config.response_timeout_seconds
+        self._pending[seq] = entry
+        self._write(codec.make(command_id, seq, tlvs=tlvs, **fields))
+        return await future
 
     async def run(self) -> None:
         """Keep the bind up until :meth:`stop`."""
-        delay = self.config.reconnect_min_seconds
+        cfg = self.config
+        delay = cfg.reconnect_min_seconds
         while not self._stopping:
             try:
                 await self._connect_and_serve()
-                delay = self.config.reconnect_min_seconds
-            except (TimeoutError, OSError, SessionError) as exc:
+            except (TimeoutError, OSError, SessionError, codec.PduError) as exc:
                 self.last_error = str(exc) or type(exc).__name__
+                if isinstance(exc, BindRefused):
+                    self.bind_failures += 1
                 if not self._stopping:
                     log.warning("smpp link failed", session=self.label, error=self.last_error)
-            finally:
-                self._link_lost()
+            except asyncio.CancelledError:
+                self._link_lost("cancelled")
+                raise
+            except Exception:  # a bug must not end the bind for good
+                self.last_error = "internal error"
+                log.exception("smpp session error", session=self.label)
+            was_bound = self.bound_since is not None
+            bound_for = time.monotonic() - self.bound_since if was_bound else 0.0
+            self._link_lost(self.last_error or "closed")
             if self._stopping:
                 break
+            if bound_for >= max(5.0, cfg.reconnect_min_seconds * 4):
+                delay = cfg.reconnect_min_seconds  # it was a working link: come back fast
             sleep = delay * random.uniform(0.5, 1.0)
             self.state = "reconnecting"
-            log.info("smpp reconnecting", session=self.label, in_seconds=round(sleep, 2))
+            log.info("smpp reconnecting", session=self.label, in_seconds=round(sleep, 3))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), sleep)
-            delay = min(delay * 2, self.config.reconnect_max_seconds)
+            delay = min(delay * 2, cfg.reconnect_max_seconds)
         self.state = "closed"
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop submitting, wait for the responses in flight, unbind, close."""
         self._stopping = True
         deadline = time.monotonic() + timeout
-        if self._pending:
-            self._drained.clear()
+        if self._pending and self._transport is not None:
+            self._drained = asyncio.Event()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout)
-        writer = self._writer
-        if writer is not None and self.bound.is_set():
-            self.bound.clear()
-            seq = self._next_seq()
+            self._drained = None
+        if self._transport is not None and self.state == "bound":
             future = asyncio.get_running_loop().create_future()
-            self._pending[seq] = (future, time.monotonic() + 2)
+            entry = _FutureEntry(future)
+            seq = self._next_seq()
+            entry.deadline = time.monotonic() + 2.0
+            self._pending[seq] = entry
+            self._write(codec.make(Cmd.UNBIND, seq))
+            self.state = "unbinding"
             with contextlib.suppress(Exception):
-                writer.write(codec.make(Cmd.UNBIND, seq))
                 await asyncio.wait_for(future, max(0.1, min(2.0, deadline - time.monotonic())))
         self._closed.set()
-        self._close_writer()
+        self._close_transport()
 
-    # --- internals ----------------------------------------------------------------------------
+    # --- connection ---------------------------------------------------------------------------
 
     def _next_seq(self) -> int:
-        self._seq = self._seq + 1 if self._seq < 0x7FFFFFFF else 1
-        return self._seq
+        seq = self._seq + 1 if self._seq < _MAX_SEQ else 1
+        while seq in self._pending:  # only after 2**31 requests with one still unanswered
+            seq = seq + 1 if seq < _MAX_SEQ else 1
+        self._seq = seq
+        return seq
 
     async def _connect_and_serve(self) -> None:
         cfg = self.config
+        loop = asyncio.get_running_loop()
         self.state = "connecting"
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.host, cfg.port), cfg.connect_timeout_seconds
+        self._frames = codec.FrameBuffer()
+        self._lost = loop.create_future()
+        await asyncio.wait_for(
+            loop.create_connection(lambda: _Link(self), cfg.host, cfg.port), cfg.connect_timeout_seconds
         )
-        self._writer = writer
-        self._last_rx = time.monotonic()
-        frames = codec.FrameBuffer()
         self.state = "binding"
-        seq = self._next_seq()
-        writer.write(
+        self._bind_seq = self._next_seq()
+        self._bind_future = loop.create_future()
+        self._write(
             codec.make(
-                Cmd.BIND_TRANSCEIVER,
-                seq,
+                BIND_KINDS[self.kind],
+                self._bind_seq,
                 system_id=cfg.system_id,
                 password=cfg.password,
                 system_type=cfg.system_type,
                 interface_version=0x34,
             )
         )
-        resp = await asyncio.wait_for(self._read_bind_resp(reader, frames, seq), cfg.response_timeout_seconds)
+        done, _ = await asyncio.wait(
+            {self._bind_future, self._lost},
+            timeout=cfg.response_timeout_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self._bind_future not in done:
+            raise LinkDown("connection closed during bind") if done else TimeoutError("no bind response")
+        resp: codec.Pdu = self._bind_future.result()
         if resp.status != Status.ESME_ROK:
-            raise SessionError(f"bind refused: {status_name(resp.status)}")
+            raise BindRefused(resp.status)
         self.binds += 1
         self.state = "bound"
         self.last_error = None
+        self.bound_since = time.monotonic()
+        self._consecutive_timeouts = 0
         self.bound.set()
-        log.info("smpp bound", session=self.label, smsc=resp.get("system_id", ""))
+        log.info("smpp bound", session=self.label, smsc=resp.get("system_id", ""), bind=self.kind)
+        self.listener.session_bound(self)
         if self.bound_callback is not None:
             self.bound_callback()
-        keepalive = asyncio.create_task(self._keepalive())
+        keepalive = asyncio.create_task(self._keepalive(), name=f"{self.label}-keepalive")
         try:
-            await self._read_loop(reader, frames)
+            reason = await self._lost
         finally:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keepalive
+        if not self._stopping:
+            raise LinkDown(reason)
 
-    async def _read_bind_resp(self, reader, frames: codec.FrameBuffer, seq: int) -> codec.Pdu:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                raise LinkDown("connection closed during bind")
-            for frame in frames.feed(data):
-                p = codec.decode(frame)
-                if p.sequence == seq and p.command_id in (Cmd.BIND_TRANSCEIVER_RESP, Cmd.GENERIC_NACK):
-                    return p
+    def _connection_made(self, transport) -> None:
+        self._transport = transport
+        self._conn_id += 1
+        self._last_rx = time.monotonic()
+        self._probe = None
 
-    async def _read_loop(self, reader: asyncio.StreamReader, frames: codec.FrameBuffer) -> None:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                raise LinkDown("connection closed by SMSC")
-            self._last_rx = time.monotonic()
+    def _connection_lost(self, exc) -> None:
+        self._transport = None
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(self.last_error or (str(exc) if exc else "connection closed by SMSC"))
+
+    def _close_transport(self, reason: str | None = None) -> None:
+        if reason is not None:
+            self.last_error = reason
+        self._flush()
+        transport = self._transport
+        if transport is not None:
+            transport.close()
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(reason or "closed")
+
+    def _link_lost(self, reason: str) -> None:
+        """The connection is gone: fail everything in the window (back to the queue)."""
+        was_bound = self.state in ("bound", "unbinding")
+        self.bound.clear()
+        self.bound_since = None
+        self._close_transport()
+        self._transport = None
+        self._out.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        pending, self._pending = self._pending, {}
+        if was_bound:
+            self.links_lost += 1
+            if not self._stopping:
+                log.warning("smpp link lost", session=self.label, reason=reason, in_flight=len(pending))
+        if self._bind_future is not None and not self._bind_future.done():
+            self._bind_future.cancel()
+        for entry in pending.values():
+            self._call(entry.fail, LINK_LOST)
+        if self._drained is not None:
+            self._drained.set()
+        if self.state != "closed":
+            self.state = "down"
+        if was_bound:
+            self.listener.session_down(self)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        self._out.append(data)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        out = self._out
+        if not out:
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _data_received(self, data: bytes) -> None:
+        self._last_rx = time.monotonic()
+        try:
+            frames = self._frames.feed(data)
+        except codec.PduError as exc:
+            self.bad_pdus += 1
+            log.warning("smpp stream corrupt; resetting the link", session=self.label, error=str(exc))
+            self._write(codec.generic_nack(0, exc.status))
+            self._close_transport(f"stream corrupt: {exc}")
+            return
+        for frame in frames:
             try:
-                batch = frames.feed(data)
-            except codec.PduError as exc:
-                self._send(codec.generic_nack(0, exc.status))
-                raise LinkDown(f"stream corrupt: {exc}") from exc
-            for frame in batch:
-                if self._handle_frame(frame) is False:
-                    return
+                self._handle_frame(frame)
+            except Exception:  # never let one PDU end the session
+                self.bad_pdus += 1
+                log.exception("smpp frame handling failed", session=self.label)
+            if self._transport is None:
+                break
 
-    def _handle_frame(self, frame: bytes) -> bool | None:
+    def _handle_frame(self, frame: bytes) -> None:
+        _, cid, status, seq = _unpack_header(frame)
+        if cid == _SUBMIT_SM_RESP:
+            entry = self._pending.pop(seq, None)
+            if entry is None:
+                return  # late (timed out) or unknown: ignored
+            self.responses += 1
+            self._consecutive_timeouts = 0
+            message_id = ""
+            if len(frame) > 16:
+                end = frame.find(b"\x00", 16)
+                message_id = frame[16 : end if end >= 0 else len(frame)].decode("latin-1")
+            self._call(entry.resolve, status, message_id, None)
+            self._window_freed()
+            return
         try:
             p = codec.decode(frame)
         except codec.PduError as exc:
+            self.bad_pdus += 1
             log.warning("smpp bad pdu from smsc", session=self.label, error=str(exc))
             cid = exc.command_id
-            if cid is None or cid & RESPONSE_BIT or cid not in codec.SCHEMAS:
-                self._send(codec.generic_nack(exc.sequence, exc.status))
+            if cid is not None and cid & _RESP:
+                entry = self._pending.pop(exc.sequence, None)
+                if entry is not None:  # an answer we cannot read: treat as an answer with its status
+                    self._call(entry.resolve, status or Status.ESME_RSYSERR, "", None)
+                    self._window_freed()
+            elif cid is None or cid not in codec.SCHEMAS:
+                self._write(codec.generic_nack(exc.sequence, exc.status))
             else:
-                self._send(codec.make(cid | RESPONSE_BIT, exc.sequence, exc.status))
-            return None
-        cid = p.command_id
-        if cid & RESPONSE_BIT:
-            entry = self._pending.get(p.sequence)
-            if entry is not None and not entry[0].done():
-                entry[0].set_result(p)
-            elif cid == Cmd.GENERIC_NACK:
-                log.warning("smpp generic_nack", session=self.label, status=status_name(p.status))
-            return None
-        if cid == Cmd.DELIVER_SM:
-            task = asyncio.create_task(self._deliver(p))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif cid == Cmd.ENQUIRE_LINK:
-            self._send(codec.make(Cmd.ENQUIRE_LINK_RESP, p.sequence))
-        elif cid == Cmd.UNBIND:
-            self._send(codec.make(Cmd.UNBIND_RESP, p.sequence))
+                self._write(codec.make(cid | _RESP, exc.sequence, exc.status))
+            return
+        if cid & _RESP:
+            if cid == self._bind_cid_resp() and seq == self._bind_seq and self._bind_future is not None:
+                if not self._bind_future.done():
+                    self._bind_future.set_result(p)
+                return
+            if cid == _GENERIC_NACK and seq == self._bind_seq and self._bind_future is not None:
+                if not self._bind_future.done():
+                    self._bind_future.set_result(p)
+                return
+            entry = self._pending.pop(seq, None)
+            if entry is not None:
+                self.responses += 1
+                self._consecutive_timeouts = 0
+                if cid == _GENERIC_NACK and not status:
+                    status = Status.ESME_RSYSERR  # a nack must carry an error
+                self._call(entry.resolve, status, p.fields.get("message_id", ""), p)
+                self._window_freed()
+            elif cid == _GENERIC_NACK:
+                log.warning("smpp generic_nack", session=self.label, status=status_name(status), seq=seq)
+            return
+        if cid == _DELIVER_SM:
+            self.deliver_sm += 1
+            self._deliver(p)
+        elif cid == _ENQUIRE_LINK:
+            self._write(_HEADER.pack(16, _ENQUIRE_LINK_RESP, 0, seq))
+        elif cid == _UNBIND:
+            self._write(_HEADER.pack(16, _UNBIND | _RESP, 0, seq))
             log.info("smpp unbound by smsc", session=self.label)
-            return False
+            self._close_transport("unbound by SMSC")
         elif cid == Cmd.ALERT_NOTIFICATION:
             pass
         elif cid in BIND_COMMANDS or cid == Cmd.OUTBIND:
-            self._send(codec.make(cid | RESPONSE_BIT, p.sequence, Status.ESME_RALYBND))
-        else:
-            self._send(codec.generic_nack(p.sequence, Status.ESME_RINVCMDID))
-        return None
+            self._write(codec.make(cid | _RESP, seq, Status.ESME_RALYBND))
+        else:  # a request we do not serve (query_sm, submit_sm, data_sm… from an SMSC)
+            self._write(codec.generic_nack(seq, Status.ESME_RINVCMDID))
 
-    async def _deliver(self, p: codec.Pdu) -> None:
+    def _bind_cid_resp(self) -> int:
+        return int(BIND_KINDS[self.kind]) | _RESP
+
+    def _deliver(self, p: codec.Pdu) -> None:
+        conn_id = self._conn_id
+        seq = p.sequence
+        answered = False
+
+        def respond(status: int) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            if self._conn_id == conn_id and self._transport is not None:
+                self._write(_HEADER.pack(17, _DELIVER_SM_RESP, status, seq) + b"\x00")
+
         try:
-            status = await self.on_deliver(self, p)
+            self.on_deliver(self, p, respond)
         except Exception:
             log.exception("deliver_sm handler failed", session=self.label)
-            status = Status.ESME_RX_T_APPN  # temporary: the SMSC will retry
-        self._send(codec.make(Cmd.DELIVER_SM_RESP, p.sequence, status, message_id=""))
+            respond(Status.ESME_RX_T_APPN)  # temporary: the SMSC will resend it
+
+    def _window_freed(self) -> None:
+        if self._drained is not None and not self._pending:
+            self._drained.set()
+        self.listener.window_freed(self)
+
+    def _call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("smpp response handler failed", session=self.label)
+
+    # --- timers -------------------------------------------------------------------------------
 
     async def _keepalive(self) -> None:
         cfg = self.config
         interval = cfg.enquire_link_seconds
-        tick = min(1.0, interval / 2)
-        last_probe = 0.0
-        probe: tuple[int, float] | None = None
+        tick = max(0.02, min(1.0, interval / 2, cfg.response_timeout_seconds / 4))
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
-            for seq, (future, deadline) in list(self._pending.items()):
-                if now > deadline and not future.done():
-                    future.set_exception(ResponseTimeout(f"no response to sequence {seq}"))
+            self._expire(now)
+            if self._transport is None:
+                return
+            probe = self._probe
             if probe is not None:
                 seq, sent = probe
                 if self._last_rx > sent:
-                    probe = None
+                    self._probe = None
                 elif now - sent > cfg.response_timeout_seconds:
                     log.warning("smpp enquire_link unanswered; dropping link", session=self.label)
-                    self._close_writer()
+                    self._close_transport("enquire_link unanswered")
                     return
-            if probe is None and now - max(self._last_rx, last_probe) >= interval:
+            elif now - self._last_rx >= interval:
                 seq = self._next_seq()
-                self._send(codec.make(Cmd.ENQUIRE_LINK, seq))
-                probe = (seq, now)
-                last_probe = now
+                self._write(_HEADER.pack(16, _ENQUIRE_LINK, 0, seq))
+                self._probe = (seq, now)
 
-    def _send(self, data: bytes) -> None:
-        writer = self._writer
-        if writer is not None and not writer.is_closing():
-            writer.write(data)
-
-    def _close_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-
-    def _link_lost(self) -> None:
-        self.bound.clear()
-        self._close_writer()
-        for seq, (future, _) in list(self._pending.items()):
-            if not future.done():
-                future.set_exception(LinkDown(f"{self.label} link lost with sequence {seq} unanswered"))
-        if self.state != "closed":
-            self.state = "down"
+    def _expire(self, now: float) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        expired = []
+        for seq, entry in pending.items():
+            if entry.deadline > now:
+                break
+            expired.append(seq)
+        if not expired:
+            return
+        for seq in expired:
+            entry = pending.pop(seq)
+            self.timeouts += 1
+            self._consecutive_timeouts += 1
+            self._call(entry.fail, RESPONSE_TIMEOUT)
+        log.warning("smpp responses timed out", session=self.label, count=len(expired))
+        self._window_freed()
+        limit = self.config.max_consecutive_timeouts
+        if limit and self._consecutive_timeouts >= limit and self._transport is not None:
+            log.warning(
+                "smpp responses keep timing out; resetting the link",
+                session=self.label,
+                in_a_row=self._consecutive_timeouts,
+            )
+            self._close_transport(f"{self._consecutive_timeouts} responses timed out in a row")

@@ -80,9 +80,9 @@ class EncodedText:
 def transliterate(text: str, transliteration: str = Transliteration.ACCENTS) -> str:
     """The text to send as GSM-7 (NFC-normalized, then mapped), or the original text if even
     after transliteration it is not GSM."""
-    mode = Transliteration(transliteration)
-    if mode is Transliteration.OFF or gsm0338.can_encode(text):
+    if transliteration == Transliteration.OFF or gsm0338.can_encode(text):
         return text
+    mode = Transliteration(transliteration)
     candidate = unicodedata.normalize("NFC", text).translate(_TABLES[mode])
     return candidate if gsm0338.can_encode(candidate) else text
 

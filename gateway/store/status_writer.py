@@ -1,9 +1,14 @@
 """Batches status changes (submit results, receipts) into few transactions, in arrival order.
 
-Callers await :meth:`StatusWriter.put`, which returns once the change is durable, so a receipt is
-acknowledged to the SMSC only after it is stored. A receipt whose submit_sm_resp has not been
-recorded yet (SMSCs may send the receipt first) is retried for ``orphan_seconds`` before it is
-logged as unknown.
+:meth:`StatusWriter.post` queues a change with an optional callback run once it is committed (a
+receipt's deliver_sm_resp goes out then: a receipt is acknowledged to the SMSC only after it is
+stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being written the next
+accumulates, so the batch size follows the load with no timer.
+
+A receipt whose submit_sm_resp has not been recorded yet (SMSCs may send the receipt first; a
+multi-part message is recorded once its last part is answered) is acknowledged and kept in memory
+as an *orphan*: it is tried again after every following batch, and at least every 0.2 s, for
+``orphan_seconds`` before it is logged as a receipt for an unknown message.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+
+from smpp_client.metrics import Histogram
 
 from . import outbox
 from .db import Database
@@ -23,6 +30,9 @@ from .db import Database
 log = structlog.get_logger("store")
 
 Change = outbox.Submitted | outbox.Retry | outbox.Failed | outbox.ReceiptUpdate
+Callback = Callable[[], None]
+
+_ORPHAN_RETRY_SECONDS = 0.2
 
 
 @dataclass(slots=True)
@@ -54,37 +64,63 @@ def _apply(conn, changes: list[Change]) -> list[outbox.ReceiptUpdate]:
 
 
 class StatusWriter:
-    def __init__(self, db: Database, max_batch: int = 1000, orphan_seconds: float = 30.0):
+    def __init__(self, db: Database, max_batch: int = 5000, orphan_seconds: float = 30.0):
         self.db = db
         self.max_batch = max_batch
         self.orphan_seconds = orphan_seconds
-        self._queue: list[tuple[Change, asyncio.Future | None]] = []
+        self._queue: list[tuple[Change, Callback | None]] = []
         self._wakeup = asyncio.Event()
         self._orphans: list[_Orphan] = []
         self._task: asyncio.Task | None = None
-        self.on_change = None  # optional callback(list[Change]) after each commit
+        self.on_change: Callable[[list[Change]], None] | None = None  # after each commit
         self._committed = asyncio.Event()
+        self._stopping = False
+        # numbers for /metrics
+        self.batches = 0
+        self.changes_written = 0
+        self.receipts_matched: dict[str, int] = {}
+        self.receipts_unknown: dict[str, int] = {}
+        self.orphans_retried = 0
+        self.receipt_latency: dict[str, Histogram] = {}
+        self.failures = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="status-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await self.flush()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Write everything queued (a batch being written is finished, never cancelled), then end."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
 
-    def post(self, change: Change) -> None:
-        """Queue a change without waiting for it."""
-        self._queue.append((change, None))
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    @property
+    def orphans(self) -> int:
+        return len(self._orphans)
+
+    def post(self, change: Change, callback: Callback | None = None) -> None:
+        """Queue a change; ``callback()`` runs once it is committed."""
+        self._queue.append((change, callback))
         self._wakeup.set()
 
     async def put(self, change: Change) -> None:
         """Queue a change and wait until it is committed."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((change, future))
-        self._wakeup.set()
+
+        def done() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        self.post(change, done)
         await future
 
     async def flush(self) -> None:
@@ -93,24 +129,32 @@ class StatusWriter:
 
     async def _run(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            if not self._queue:
+                if self._stopping:
+                    if self._orphans:  # a last try; what is still unmatched is reported as unknown
+                        for orphan in self._orphans:
+                            orphan.give_up_at = 0.0
+                        with contextlib.suppress(Exception):
+                            await self._flush_once()
+                    return
+                self._wakeup.clear()
+                if self._orphans:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), _ORPHAN_RETRY_SECONDS)
+                else:
+                    await self._wakeup.wait()
             try:
                 await self._flush_once()
             except Exception:
+                self.failures += 1
                 log.exception("status batch failed; retrying")
                 await asyncio.sleep(0.5)
-            if self._queue:
-                self._wakeup.set()
-            elif self._orphans:
-                await asyncio.sleep(0.2)
-                self._wakeup.set()
 
     async def _flush_once(self) -> None:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-        now = time.monotonic()
         orphans, self._orphans = self._orphans, []
-        changes = [o.receipt for o in orphans] + [c for c, _ in batch]
+        # orphans after the new changes: the submit results they wait for may be among them
+        changes = [c for c, _ in batch] + [o.receipt for o in orphans]
         if not changes:
             return
         try:
@@ -119,18 +163,35 @@ class StatusWriter:
             self._queue[:0] = batch
             self._orphans[:0] = orphans
             raise
+        self.batches += 1
+        self.changes_written += len(batch)
+        self.orphans_retried += len(orphans)
+        now = time.monotonic()
         give_up = {id(o.receipt): o.give_up_at for o in orphans}
         for receipt in unmatched:
             deadline = give_up.get(id(receipt), now + self.orphan_seconds)
             if now < deadline:
                 self._orphans.append(_Orphan(receipt, deadline))
             else:
+                self.receipts_unknown[receipt.carrier] = self.receipts_unknown.get(receipt.carrier, 0) + 1
                 log.warning(
                     "receipt for unknown message id", carrier=receipt.carrier, smsc_id=receipt.smsc_id_keys[0]
                 )
-        for _, future in batch:
-            if future is not None and not future.done():
-                future.set_result(None)
+        for change in changes:
+            if type(change) is outbox.ReceiptUpdate and change.matched and change.latency is not None:
+                carrier = change.carrier
+                hist = self.receipt_latency.get(carrier)
+                if hist is None:
+                    hist = self.receipt_latency[carrier] = Histogram()
+                hist.observe(change.latency)
+                self.receipts_matched[carrier] = self.receipts_matched.get(carrier, 0) + 1
+                change.latency = None  # counted once, even if the change is seen again
+        for _, callback in batch:
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("status commit callback failed")
         if self.on_change is not None:
             self.on_change(changes)
         self._committed.set()

@@ -1,0 +1,366 @@
+"""Carriers and the pool against raw SMSCs: throttling, errors by class, failover, long messages."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from config.settings import CarrierSettings
+from smpp_client import pool as P
+from smpp_client.concat import parse_udh
+from smpp_client.constants import Status
+from smpp_client.errors import LINK_LOST, NO_ROUTE
+from smpp_client.pool import Carrier, CarrierPool, Job
+
+from .raw_smsc import RawSmsc, Scripted, all_bound
+
+LONG = "Aviso de la alcaldia: " + "corte de agua programado en su colonia " * 8  # 3 parts
+
+
+def carrier_settings(name: str, port: int, **extra) -> CarrierSettings:
+    return CarrierSettings.model_validate(
+        {
+            "name": name,
+            "port": port,
+            "system_id": "smsgw",
+            "password": "smsgw",
+            "reconnect_min_seconds": 0.02,
+            "reconnect_max_seconds": 0.1,
+            "response_timeout_seconds": 2,
+            "throttle_pause_seconds": 0.1,
+            **extra,
+        }
+    )
+
+
+class Outcomes:
+    def __init__(self):
+        self.items: list[tuple[Job, P.SendOutcome]] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, job, outcome):
+        self.items.append((job, outcome))
+        self.changed.set()
+
+    async def wait(self, count: int, timeout: float = 10) -> list[P.SendOutcome]:
+        async def until():
+            while len(self.items) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return [o for _, o in self.items]
+
+
+def job(outcomes, text="hola", msisdn="+525512345678", **kw) -> Job:
+    return Job(msisdn, text, outcomes, **kw)
+
+
+async def started_pool(*carriers, routing=None) -> CarrierPool:
+    pool = CarrierPool(list(carriers), "30311", lambda c, p, respond: respond(0), routing=routing)
+    pool.start()
+    assert await pool.wait_bound(5)
+    await all_bound([s for c in pool.carriers.values() for s in c.sessions])
+    assert all(c.accepting for c in pool.carriers.values())
+    return pool
+
+
+async def test_submitted_with_encoding_segments_and_ids():
+    async with RawSmsc() as smsc, Scripted(smsc) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        pool.submit(job(outcomes, LONG))
+        first, second = await outcomes.wait(2)
+        assert (first.kind, first.carrier, first.smsc_ids, first.encoding, first.segments) == (
+            "submitted",
+            "a",
+            ["id1"],
+            "gsm7",
+            1,
+        )
+        assert second.kind == "submitted" and len(second.smsc_ids) == second.segments == 3
+        refs = {parse_udh(p.fields["short_message"])[0].reference for p in script.received[1:]}
+        assert len(refs) == 1  # one reference for the three parts
+        assert script.received[0].fields["registered_delivery"] == 1
+        await pool.stop(1)
+
+
+async def test_throttled_parts_are_resent_from_memory_after_a_pause():
+    def answer(p, n):
+        return (Status.ESME_RTHROTTLED, "") if n <= 3 else (0, f"id{n}")
+
+    async with RawSmsc() as smsc, Scripted(smsc, answer) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, tps=200))
+        carrier = pool.carriers["a"]
+        outcomes = Outcomes()
+        for i in range(3):
+            pool.submit(job(outcomes, f"hola {i}", msisdn=f"+52551234567{i}"))
+        results = await outcomes.wait(3)
+        assert [o.kind for o in results] == ["submitted"] * 3  # never a retry through the outbox
+        assert carrier.throttles == 3 and carrier.policy.decreases == 1  # one episode
+        assert carrier.policy.rate(time.monotonic()) < 200
+        # each message went twice, the same bytes
+        texts = [p.fields["short_message"] for p in script.received]
+        assert sorted(texts[:3]) == sorted(texts[3:])
+        await pool.stop(1)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (Status.ESME_RINVDSTADR, "failed"),
+        (Status.ESME_RINVSRCADR, "failed"),
+        (Status.ESME_RSYSERR, "retry"),
+        (Status.ESME_RX_T_APPN, "retry"),
+    ],
+)
+async def test_errors_by_class(status, kind):
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: (status, "")) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        (outcome,) = await outcomes.wait(1)
+        assert (outcome.kind, outcome.status, outcome.carrier) == (kind, status, "a")
+        assert len(script.received) == 1
+        await pool.stop(1)
+
+
+async def test_a_routing_error_fails_over_to_the_next_carrier():
+    async with (
+        RawSmsc() as smsc_a,
+        RawSmsc() as smsc_b,
+        Scripted(smsc_a, lambda p, n: (Status.ESME_RINVDSTADR, "")) as a,
+        Scripted(smsc_b) as b,
+    ):
+        pool = await started_pool(
+            carrier_settings("a", smsc_a.port, failover_on=["ESME_RINVDSTADR"]),
+            carrier_settings("b", smsc_b.port),
+        )
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        (outcome,) = await outcomes.wait(1)
+        assert (outcome.kind, outcome.carrier) == ("submitted", "b")
+        assert outcome.route == "a > b (after a: ESME_RINVDSTADR)"
+        assert len(a.received) == len(b.received) == 1
+        assert pool.carriers["a"].failovers_out == 1
+        await pool.stop(1)
+
+
+async def test_routing_error_on_every_carrier_fails_with_the_last_code():
+    async with (
+        RawSmsc() as smsc_a,
+        RawSmsc() as smsc_b,
+        Scripted(smsc_a, lambda p, n: (Status.ESME_RSUBMITFAIL, "")),
+        Scripted(smsc_b, lambda p, n: (Status.ESME_RSUBMITFAIL, "")),
+    ):
+        pool = await started_pool(carrier_settings("a", smsc_a.port), carrier_settings("b", smsc_b.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        (outcome,) = await outcomes.wait(1)
+        assert (outcome.kind, outcome.status) == ("failed", Status.ESME_RSUBMITFAIL)
+        assert "a: ESME_RSUBMITFAIL" in outcome.route and "b: ESME_RSUBMITFAIL" in outcome.route
+        await pool.stop(1)
+
+
+async def test_jobs_move_to_another_carrier_when_every_link_of_theirs_is_down():
+    async with RawSmsc() as smsc_a, RawSmsc() as smsc_b, Scripted(smsc_a, lambda p, n: None) as a:
+        async with Scripted(smsc_b) as b:
+            pool = await started_pool(
+                carrier_settings(
+                    "a", smsc_a.port, window=2, reconnect_min_seconds=5, reconnect_max_seconds=5
+                ),
+                carrier_settings("b", smsc_b.port),
+            )
+            outcomes = Outcomes()
+            for i in range(5):
+                pool.submit(job(outcomes, f"m{i}", msisdn=f"+52551234500{i}"))
+            await a.wait_received(2)  # two in a's window, unanswered; three queued behind
+            a.drop_all()
+            results = await outcomes.wait(5)
+            assert [o.carrier for o in results] == ["b"] * 5
+            assert all(o.kind == "submitted" for o in results)
+            # the two in flight on the dropped link may be duplicates; the three queued are not
+            assert len(b.received) == 5
+            await pool.stop(1)
+
+
+async def test_no_bound_carrier_releases_the_job():
+    outcomes = Outcomes()
+    pool = CarrierPool([carrier_settings("a", 9)], "30311", lambda c, p, r: r(0))
+    pool.submit(job(outcomes))
+    (outcome,) = await outcomes.wait(1)
+    assert (outcome.kind, outcome.status) == ("release", NO_ROUTE)
+
+
+async def test_a_lost_link_resends_on_another_bind_then_gives_the_message_back():
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: None) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, binds=2))
+        await all_bound(pool.carriers["a"].sessions)
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        sessions = pool.carriers["a"].sessions
+        for attempt in range(1, 4):
+            await script.wait_received(attempt)
+            await all_bound(sessions)
+            script.received_on[-1].close()  # the link that has it dies; the other bind lives
+        (outcome,) = await outcomes.wait(1)
+        # sent three times (twice again from memory), then back to the outbox with backoff
+        assert (outcome.kind, outcome.status) == ("retry", LINK_LOST)
+        assert len(script.received) == 3
+        await pool.stop(1)
+
+
+async def test_the_only_link_lost_for_long_gives_the_window_back_as_an_attempt_and_the_queue_unsent():
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: None) as script:
+        pool = await started_pool(
+            carrier_settings("a", smsc.port, window=1, reconnect_min_seconds=2, reconnect_max_seconds=2)
+        )
+        pool.carriers["a"].down_grace = 0.1  # the link does not come back in time
+        outcomes = Outcomes()
+        pool.submit(job(outcomes, "on the wire"))
+        pool.submit(job(outcomes, "queued"))
+        await script.wait_received(1)
+        script.drop_all()
+        await outcomes.wait(2)
+        results = {j.text: o for j, o in outcomes.items}
+        assert (results["on the wire"].kind, results["on the wire"].status) == ("retry", LINK_LOST)
+        assert results["queued"].kind == "release"
+        await pool.stop(1)
+
+
+async def test_partly_accepted_long_message_resends_only_the_missing_part():
+    def answer(p, n):
+        return (Status.ESME_RSYSERR, "") if n == 2 else (0, f"id{n}")
+
+    async with RawSmsc() as smsc, Scripted(smsc, answer) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes, LONG))
+        (outcome,) = await outcomes.wait(1)
+        assert outcome.kind == "submitted" and outcome.smsc_ids == ["id1", "id4", "id3"]
+        seqs = [parse_udh(p.fields["short_message"])[0].seq for p in script.received]
+        assert seqs == [1, 2, 3, 2]
+        bodies = [p.fields["short_message"] for p in script.received]
+        assert bodies[1] == bodies[3]  # the same part, the same reference
+        await pool.stop(1)
+
+
+async def test_permanent_error_on_one_part_fails_the_message_with_its_code():
+    def answer(p, n):
+        return (Status.ESME_RINVMSGLEN, "") if n == 3 else (0, f"id{n}")
+
+    async with RawSmsc() as smsc, Scripted(smsc, answer):
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes, LONG))
+        (outcome,) = await outcomes.wait(1)
+        assert (outcome.kind, outcome.status) == ("failed", Status.ESME_RINVMSGLEN)
+        assert "1 of 3 parts not accepted" in outcome.error
+        await pool.stop(1)
+
+
+async def test_expired_and_lease_ending_jobs_never_go_out():
+    async with RawSmsc() as smsc, Scripted(smsc) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        now = time.monotonic()
+        pool.submit(job(outcomes, expires_at=now - 1))
+        pool.submit(job(outcomes, release_at=now - 1))
+        pool.submit(job(outcomes, expires_at=math.inf))
+        results = sorted(o.kind for o in await outcomes.wait(3))
+        assert results == ["expired", "release", "submitted"]
+        assert len(script.received) == 1
+        await pool.stop(1)
+
+
+async def test_the_speed_limit_is_shared_by_the_binds():
+    async with RawSmsc() as smsc, Scripted(smsc) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, tps=50, binds=2))
+        outcomes = Outcomes()
+        started = time.monotonic()
+        for i in range(30):
+            pool.submit(job(outcomes, f"m{i}", msisdn=f"+5255123450{i:02d}"))
+        await outcomes.wait(30)
+        elapsed = time.monotonic() - started
+        # 30 segments at 50/s with a bucket of 5: about 0.5 s, whatever the number of binds
+        assert 0.4 <= elapsed <= 1.5, elapsed
+        assert len({c for c in script.conns}) == 2
+        await pool.stop(1)
+
+
+async def test_stop_releases_queued_jobs_and_waits_for_those_in_flight():
+    answers = []
+
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: answers.append(p) or None) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, window=2))
+        outcomes = Outcomes()
+        for i in range(5):
+            pool.submit(job(outcomes, f"m{i}"))
+        await script.wait_received(2)
+        stopping = asyncio.create_task(pool.stop(5))
+        released = await outcomes.wait(3)
+        assert [o.kind for o in released] == ["release"] * 3
+        # the two in flight are answered now
+        conn = script.conns[0]
+        for p in answers:
+            conn.respond(p, message_id=f"late{p.sequence}")
+        await asyncio.wait_for(stopping, 5)
+        kinds = sorted(o.kind for o in await outcomes.wait(5))
+        assert kinds == ["release"] * 3 + ["submitted"] * 2
+
+
+async def test_transmitter_receiver_pairs():
+    async with RawSmsc() as smsc, Scripted(smsc) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, bind_mode="transmitter_receiver", binds=2))
+        carrier: Carrier = pool.carriers["a"]
+        assert sorted(s.kind for s in carrier.sessions) == ["receiver"] * 2 + ["transmitter"] * 2
+        await all_bound(carrier.sessions)
+        assert carrier.window_total == 20  # only transmitters take submits
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        (outcome,) = await outcomes.wait(1)
+        assert outcome.kind == "submitted"
+        await pool.stop(1)
+        assert len(script.conns) == 4
+
+
+async def test_a_short_outage_of_the_only_link_keeps_the_jobs_in_memory():
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: None if n == 1 else (0, f"id{n}")) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, window=1))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes, "on the wire"))
+        pool.submit(job(outcomes, "queued"))
+        await script.wait_received(1)
+        script.drop_all()  # the link comes back within the grace period
+        results = await outcomes.wait(2)
+        assert [o.kind for o in results] == ["submitted", "submitted"]
+        assert len(script.received) == 3  # the one on the wire went again
+        await pool.stop(1)
+
+
+async def test_an_emergency_overtakes_what_waits_in_the_carrier_queue():
+    held = []
+
+    def answer(p, n):
+        if n == 1:
+            held.append(p)
+            return None
+        return (0, f"id{n}")
+
+    async with RawSmsc() as smsc, Scripted(smsc, answer) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port, window=1))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes, "first"))  # fills the window, unanswered for now
+        await script.wait_received(1)
+        for i in range(3):
+            pool.submit(job(outcomes, f"normal {i}"))
+        pool.submit(job(outcomes, "EMERGENCIA", priority=0))
+        script.conns[0].respond(held[0], message_id="id1")
+        await outcomes.wait(5)
+        texts = [p.fields["short_message"].decode() for p in script.received]
+        assert texts == ["first", "EMERGENCIA", "normal 0", "normal 1", "normal 2"]
+        await pool.stop(1)
