@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from .zones import Zone, ZoneDirectory, postal_code
 
 
 class Intent(StrEnum):
@@ -45,16 +48,22 @@ _KEYWORDS: dict[str, tuple[Intent, str]] = {
     "STATUS": (Intent.STATUS, "en"),
     "SI": (Intent.CONFIRM, "es"),
     "CONFIRMO": (Intent.CONFIRM, "es"),
+    "CONFIRMAR": (Intent.CONFIRM, "es"),
     "YES": (Intent.CONFIRM, "en"),
     "NO": (Intent.DECLINE, "es"),
 }
 
+# Keywords written alike in both languages: the reply goes in the citizen's own language.
+NEUTRAL_KEYWORDS = frozenset({"INFO", "NO"})
+
 _TOPIC_WORDS = {
     "AGUA": "AGUA",
+    "AGUAS": "AGUA",
     "WATER": "AGUA",
     "VIAL": "VIAL",
     "VIALIDAD": "VIAL",
     "TRAFICO": "VIAL",
+    "TRANSITO": "VIAL",
     "TRAFFIC": "VIAL",
     "EMERGENCIA": "EMERGENCIA",
     "EMERGENCIAS": "EMERGENCIA",
@@ -70,6 +79,7 @@ _TOPIC_WORDS = {
 _POSTAL_CODE = re.compile(r"^\d{5}$")
 _FOLIO_CHARS = re.compile(r"[^A-Z0-9._/-]")
 _PUNCTUATION = re.compile(r"[^\w\s,;-]")
+_FIRST_WORD = re.compile(r"[\W_]*[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,12 @@ class Request:
     zones: tuple[str, ...] = field(default=())  # postal codes and colonia names as written
     folio: str | None = None
     text: str = ""
+
+    @property
+    def explicit_language(self) -> bool:
+        """The keyword says which language to answer in (START: English, ALTA: Spanish); INFO, NO
+        and unknown texts do not (the citizen's stored language applies)."""
+        return self.keyword in _KEYWORDS and self.keyword not in NEUTRAL_KEYWORDS
 
 
 def fold(text: str) -> str:
@@ -107,7 +123,8 @@ def parse(text: str) -> Request:
         zones = _zones(rest) if intent is Intent.SUBSCRIBE else ()
         return Request(intent, language, keyword, topic, zones, text=text)
     if intent is Intent.STATUS:
-        raw = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
+        first = _FIRST_WORD.match(text)
+        raw = text[first.end() :] if first else ""
         folio = _FOLIO_CHARS.sub("", fold(raw).replace(" ", "")).strip("._/-") or None
         return Request(intent, language, keyword, folio=folio, text=text)
     return Request(intent, language, keyword, text=text)
@@ -139,3 +156,112 @@ _AUTO_REPLY = re.compile(
 def looks_like_auto_reply(text: str) -> bool:
     """Heuristic: never answer what another machine wrote (two auto-responders would loop)."""
     return bool(_AUTO_REPLY.search(fold(text.replace("-", " "))))
+
+
+# --- zones written in an SMS (or by a CRM / an import, with the same rules) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneResolution:
+    """What the zones written mean: the colonias found, the names that mean several (asked back),
+    and the words that match nothing."""
+
+    zones: tuple[Zone, ...] = ()
+    ambiguous: tuple[tuple[str, tuple[Zone, ...]], ...] = ()
+    unknown: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # how the zones found read in a reply: names, "C.P. 11000"
+
+    @property
+    def ok(self) -> bool:
+        return not self.ambiguous and not self.unknown
+
+
+def resolve_zones(directory: ZoneDirectory, written: Sequence[str]) -> ZoneResolution:
+    """Zones as a citizen writes them -> colonias. A postal code means every colonia with it; a
+    name must mean one colonia ("Polanco" without its section means five: ambiguous, so the
+    citizen is asked which); a name that is no colonia's whole name is accepted when exactly one
+    colonia contains it ("Madero"); words run together ("Polanco 2 Anzures") are split into names."""
+    found: dict[str, Zone] = {}
+    ambiguous: list[tuple[str, tuple[Zone, ...]]] = []
+    unknown: list[str] = []
+    labels: dict[str, None] = {}
+    for text in written:
+        cp = postal_code(text)
+        if cp is not None:
+            zones = directory.match(text, partial=False)
+            if zones:
+                found.update((z.key, z) for z in zones)
+                labels[f"C.P. {cp}"] = None
+            else:
+                unknown.append(text)
+            continue
+        for segment, zones in _segments(directory, text):
+            if not zones:
+                unknown.append(segment)
+            elif len(zones) == 1:
+                found[zones[0].key] = zones[0]
+                labels[zones[0].name] = None
+            else:
+                ambiguous.append((segment, tuple(zones)))
+    return ZoneResolution(tuple(found.values()), tuple(ambiguous), tuple(unknown), tuple(labels))
+
+
+def _candidates(directory: ZoneDirectory, name: str, partial: bool) -> list[Zone]:
+    exact = directory.match(name, partial=False)
+    if exact or not partial:
+        return exact
+    return directory.match(name, partial=True)
+
+
+def _segments(directory: ZoneDirectory, text: str) -> list[tuple[str, list[Zone]]]:
+    """The name as one colonia, or else read as several names in a row, longest first; words that
+    start no name are kept together as an unknown segment (no zones)."""
+    whole = _candidates(directory, text, partial=True)
+    if whole:
+        return [(text, whole)]
+    words = text.split()[:20]
+    out: list[tuple[str, list[Zone]]] = []
+    pending: list[str] = []
+    i = 0
+    while i < len(words):
+        for j in range(len(words), i, -1):
+            name = " ".join(words[i:j])
+            zones = _candidates(directory, name, partial=False)
+            if not zones:
+                near = directory.match(name, partial=True)
+                zones = near if len(near) == 1 else []
+            if zones:
+                break
+        else:
+            pending.append(words[i])
+            i += 1
+            continue
+        if pending:
+            out.append((" ".join(pending), []))
+            pending = []
+        out.append((name, zones))
+        i = j
+    if pending:
+        out.append((" ".join(pending), []))
+    return out
+
+
+def zone_or_problem(directory: ZoneDirectory, text: str) -> list[Zone] | str:
+    """One zone as a CRM or an import file writes it -> its colonias, or why it cannot be used
+    (unknown, or a name that means several colonias: the choices are named)."""
+    if not text.strip():
+        return "empty zone"
+    resolution = resolve_zones(directory, [text])
+    if resolution.unknown:
+        return f"unknown colonia or postal code {resolution.unknown[0]!r} in the zone catalogue"
+    if resolution.ambiguous:
+        written, choices = resolution.ambiguous[0]
+        names = ", ".join(f"{z.name} ({z.cp})" for z in choices[:8])
+        more = f" and {len(choices) - 8} more" if len(choices) > 8 else ""
+        return f"{written!r} means several colonias: {names}{more}; name one or give its postal code"
+    return list(resolution.zones)
+
+
+def topic_word(word: str) -> str | None:
+    """A topic as written (AGUA, agua, Water, TODO) -> AGUA … or "*" for every topic; None if unknown."""
+    return _TOPIC_WORDS.get(fold(word))

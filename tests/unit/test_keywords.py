@@ -104,3 +104,72 @@ def test_auto_replies_are_recognised(text):
 @pytest.mark.parametrize("text", ["ALTA AGUA POLANCO", "hola", "¿qué es esto?", "no"])
 def test_citizens_are_not_auto_replies(text):
     assert not looks_like_auto_reply(text)
+
+
+# --- issue 6: the reply's language, folios after punctuation, zones as citizens write them ---------
+
+
+@pytest.mark.parametrize(
+    ("text", "explicit"),
+    [("ALTA", True), ("START", True), ("STOP", True), ("ayuda", True), ("INFO", False), ("no", False),
+     ("hola", False), ("", False)],
+)  # fmt: skip
+def test_which_keywords_say_the_language_of_the_reply(text, explicit):
+    assert parse(text).explicit_language is explicit
+
+
+def test_a_folio_right_after_the_keyword_and_punctuation():
+    assert parse("ESTADO:MH-2026-1").folio == "MH-2026-1"
+    assert parse("¿Estado? mh-2026-1").folio == "MH-2026-1"
+
+
+def test_topic_synonyms():
+    assert parse("ALTA AGUAS 11560").topic == "AGUA"
+    assert parse("alta tránsito").topic == "VIAL"
+    assert parse("BAJA TODO").topic == "*"
+
+
+from gateway.domain.keywords import resolve_zones, topic_word, zone_or_problem  # noqa: E402
+from gateway.domain.zones import load_zones  # noqa: E402
+
+ZONES = load_zones()
+
+
+def _resolved(text):
+    r = resolve_zones(ZONES, parse(text).zones)
+    return [z.name for z in r.zones], [(w, len(c)) for w, c in r.ambiguous], list(r.unknown), list(r.labels)
+
+
+@pytest.mark.parametrize(
+    ("text", "found", "ambiguous", "unknown"),
+    [
+        ("ALTA AGUA POLANCO", [], [("POLANCO", 5)], []),
+        ("ALTA AGUA polanco 2", ["Polanco II Sección"], [], []),
+        ("ALTA AGUA Polanco quinta", ["Polanco V Sección"], [], []),
+        ("ALTA AGUA Anáhuac 1a. Secc.", ["Anáhuac I Sección"], [], []),
+        ("ALTA AGUA Madero", ["Francisco I Madero"], [], []),  # no colonia's whole name, one contains it
+        ("ALTA AGUA polanco 2 anzures", ["Polanco II Sección", "Anzures"], [], []),  # run together
+        ("ALTA AGUA 11590", ["Anzures"], [], []),
+        ("ALTA AGUA 99999", [], [], ["99999"]),
+        ("ALTA LUZ POLANCO 5", ["Polanco V Sección"], [], ["LUZ"]),  # an unknown topic is an unknown word
+        ("ALTA AGUA narnia", [], [], ["NARNIA"]),
+    ],
+)
+def test_zones_as_citizens_write_them(text, found, ambiguous, unknown):
+    names, asked, missing, _ = _resolved(text)
+    assert (names, asked, missing) == (found, ambiguous, unknown)
+
+
+def test_postal_codes_read_as_postal_codes_in_replies():
+    assert _resolved("ALTA AGUA 11000, Anzures")[3] == ["C.P. 11000", "Anzures"]
+    assert len(_resolved("ALTA AGUA 11000")[0]) == 8  # a postal code means every colonia with it
+
+
+def test_zone_problems_for_the_api_and_the_import():
+    assert [z.name for z in zone_or_problem(ZONES, "Polanco V Sección")] == ["Polanco V Sección"]
+    assert "means several colonias: Polanco I Sección (11510)" in zone_or_problem(ZONES, "Polanco")
+    assert zone_or_problem(ZONES, "Narnia") == "unknown colonia or postal code 'Narnia' in the zone catalogue"
+    assert zone_or_problem(ZONES, "  ") == "empty zone"
+    assert (topic_word("água"), topic_word("Water"), topic_word("todos"), topic_word("luz")) == (
+        "AGUA", "AGUA", "*", None
+    )  # fmt: skip
