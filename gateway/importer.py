@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from gateway import clock
 from gateway.domain.catalog import TOPICS
 from gateway.domain.keywords import topic_word, zone_or_problem
-from gateway.domain.phone import InvalidNumber, normalize_msisdn
+from gateway.domain.phone import InvalidNumber, _national_digits, normalize_msisdn
 from gateway.domain.zones import ZoneDirectory
 from gateway.store import consent
 from gateway.store.db import insert_ignoring_conflicts
@@ -105,11 +105,23 @@ _is_sms_capable = _mx_type_check()
 
 
 def normalize_fast(raw: str) -> str:
-    """normalize_msisdn(raw), faster for "+52XXXXXXXXXX" and "XXXXXXXXXX" (raises InvalidNumber)."""
+    """normalize_msisdn(raw), faster (raises InvalidNumber with normalize_msisdn's message).
+
+    normalize_msisdn strips separators and the accepted prefixes, requires ten digits, then asks
+    phonenumbers the type of "+52" + those digits; here the same stripping (the very function) and
+    the same type test run without phonenumbers' parser. Anything the fast path does not accept is
+    handed to normalize_msisdn, so the answer and the error are always its own."""
     if _is_sms_capable is not None:
         m = _FAST_FORMS.fullmatch(raw)
-        if m is not None and _is_sms_capable(m.group(1)):
-            return "+52" + m.group(1)
+        if m is not None:
+            national = m.group(1)
+        else:
+            try:
+                national = _national_digits(raw)
+            except (InvalidNumber, TypeError, AttributeError):
+                return normalize_msisdn(raw)
+        if len(national) == 10 and national.isdigit() and _is_sms_capable(national):
+            return "+52" + national
     return normalize_msisdn(raw)
 
 
@@ -358,10 +370,17 @@ class _Writer:
 
 def _citizens_of(conn: Connection, numbers: list[str]) -> Iterator[tuple[int, str, bool, str]]:
     c = citizens.c
+    sqlite = conn.dialect.name == "sqlite"
     for part in _in_lists(numbers):
-        for cid, msisdn, opted_out, language in conn.execute(
-            select(c.id, c.msisdn, c.opted_out, c.language).where(c.msisdn.in_(part))
-        ):
+        if sqlite:  # the driver straight: SQLAlchemy's expanding IN costs more than the query
+            rows = conn.exec_driver_sql(
+                "SELECT id, msisdn, opted_out, language FROM citizens "
+                f"WHERE msisdn IN ({', '.join('?' * len(part))})",
+                tuple(part),
+            )
+        else:
+            rows = conn.execute(select(c.id, c.msisdn, c.opted_out, c.language).where(c.msisdn.in_(part)))
+        for cid, msisdn, opted_out, language in rows:
             yield cid, msisdn, bool(opted_out), language
 
 
@@ -399,7 +418,8 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
             changes,
         )
         report.languages_changed += len(changes)
-    ids = [known[n][0] for n in numbers if not known[n][1]]
+    created = set(new)  # citizens created just now have no subscription yet
+    ids = [known[n][0] for n in numbers if not known[n][1] and n not in created]
     have: set[tuple[int, str, int | None]] = set()
     s = subscriptions.c
     for part in _in_lists(ids):
@@ -411,7 +431,14 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
         )
     inserts: list[tuple] = []
     ledger: list[tuple] = []
-    json = writer.json
+    encoded: dict[tuple, object] = {}
+
+    def json(value: tuple) -> object:  # a few distinct lists per file: each encoded once
+        found = encoded.get(value)
+        if found is None:
+            found = encoded[value] = writer.json(list(value))
+        return found
+
     for r in rows:
         cid, opted_out, _ = known[r.msisdn]
         if opted_out:
@@ -427,9 +454,9 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
                     inserts.append((cid, topic, zone_id, writer.now))
                     added[topic] = None
         if added:
-            zones = json(list(r.zone_names)) if r.zone_ids else None
+            zones = json(r.zone_names) if r.zone_ids else None
             ledger.append(
-                (cid, consent.SUBSCRIBE, consent.IMPORT, json(list(added)), zones, r.raw, writer.now)
+                (cid, consent.SUBSCRIBE, consent.IMPORT, json(tuple(added)), zones, r.raw, writer.now)
             )
     writer.insert(subscriptions, ("citizen_id", "topic", "zone_id", "created_at"), inserts)
     report.subscriptions_added += len(inserts)

@@ -96,6 +96,38 @@ def test_the_import_fast_path_is_exactly_as_strict_as_normalize_msisdn():
                 except InvalidNumber as exc:
                     got = str(exc)
                 assert got == expected, raw
+    forms = (
+        "{n}",
+        "+52{n}",
+        "52{n}",
+        "521{n}",
+        "+52 1 {a} {b} {c}",
+        "044 {a} {b} {c}",
+        "01 {n}",
+        "00 52 {n}",
+        "({a}) {b}-{c}",
+        "{a}.{b}.{c}",
+        "+52-{a}-{b}-{c}",
+        "+1 {n}",
+        "{n}9",
+        "+52 {n}x",
+        "0{n}",
+        " {n} ",
+    )
+    for prefix in range(0, 1000, 7):
+        national = f"{prefix:03d}{rng.randrange(10**7):07d}"
+        a, b, c = national[:2], national[2:6], national[6:]
+        for form in forms:
+            raw = form.format(n=national, a=a, b=b, c=c)
+            try:
+                expected = normalize_msisdn(raw)
+            except InvalidNumber as exc:
+                expected = str(exc)
+            try:
+                got = normalize_fast(raw)
+            except InvalidNumber as exc:
+                got = str(exc)
+            assert got == expected, raw
     for raw in ("55 1234 5678", "+52 1 55 1234 5678", "044 55 1234 5678", "800 123 4567", "12345", ""):
         try:
             expected = normalize_msisdn(raw)

@@ -1,0 +1,77 @@
+"""CitizenInbox without SMPP (issue 6): the decisions the issue leaves open, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from gateway import clock
+from gateway.domain.composer import Composer
+from gateway.domain.notices import NoticePolicy
+from gateway.domain.templates import TemplateRenderer
+from gateway.replies import CitizenInbox
+from gateway.store.models import citizens, consent_events, messages, mobile_messages
+
+CITY = ZoneInfo("America/Mexico_City")
+ANA = "+525512345678"
+
+
+@pytest.fixture
+def inbox(db):
+    composer = Composer(TemplateRenderer(CITY, "30311"))
+    box = CitizenInbox(db, NoticePolicy(composer))
+    woken = []
+    box.attach(on_queued=lambda: woken.append(1))
+    box.woken = woken
+    return box
+
+
+def scalar(db, query):
+    with db.engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+async def test_an_auto_reply_that_says_stop_is_honoured_silently(inbox, db):
+    await inbox.handle("telcel", ANA, "ALTA AGUA 11560", clock.utcnow())
+    handled = await inbox.handle("telcel", ANA, "STOP - auto reply: I am out of the office", clock.utcnow())
+    assert handled.outcome == "opted_out" and handled.suppressed == "auto_reply"
+    assert handled.reply_message_id is None
+    assert scalar(db, select(citizens.c.opted_out).where(citizens.c.msisdn == ANA))
+
+
+async def test_an_opted_out_number_gets_answers_to_keywords_only(inbox, db):
+    from gateway.store import outbox
+
+    def claim():
+        return {m.id for m in db.transaction(lambda conn: outbox.claim(conn, "t", 100, clock.utcnow(), 5))}
+
+    await inbox.handle("telcel", ANA, "BAJA", clock.utcnow())
+    unknown = await inbox.handle("telcel", ANA, "hola", clock.utcnow())
+    assert unknown.reply_message_id is None and unknown.suppressed == "opted_out"
+    help_ = await inbox.handle("telcel", ANA, "AYUDA", clock.utcnow())
+    assert help_.reply_message_id in claim()  # a reply goes out although the number opted out
+    again = await inbox.handle("telcel", ANA, "baja.", clock.utcnow())
+    assert again.outcome == "opted_out" and again.reply_message_id in claim()
+    with db.engine.connect() as conn:
+        assert list(conn.execute(select(consent_events.c.action)).scalars()) == ["opt_out", "opt_out"]
+
+
+async def test_a_sender_that_is_no_mexican_mobile_is_stored_and_not_answered(inbox, db):
+    handled = await inbox.handle("telcel", "+12125550100", "HELP", clock.utcnow())
+    assert handled.outcome == "not_a_mobile" and handled.reply_message_id is None
+    assert scalar(db, select(mobile_messages.c.text)) == "HELP"
+    assert scalar(db, select(citizens.c.id)) is None and scalar(db, select(messages.c.id)) is None
+    assert inbox.woken == []
+
+
+async def test_the_reply_language_follows_the_keyword_or_the_citizen(inbox, db):
+    await inbox.handle("telcel", "+525512340001", "hola", clock.utcnow())  # a new citizen: Spanish
+    english = await inbox.handle("telcel", "+525512340001", "HELP", clock.utcnow())
+    assert english.reply_text.startswith("Miguel Hidalgo alerts")
+    neutral = await inbox.handle("telcel", "+525512340001", "INFO", clock.utcnow())
+    assert neutral.reply_text.startswith("Avisos Miguel Hidalgo")  # INFO: the citizen's language
+    await inbox.handle("telcel", "+525512340002", "START AGUA", clock.utcnow())  # new, by START: English
+    neutral = await inbox.handle("telcel", "+525512340002", "INFO", clock.utcnow())
+    assert neutral.reply_text.startswith("Miguel Hidalgo alerts")
