@@ -119,6 +119,8 @@ class _FutureEntry(Pending):
 
     def resolve(self, status: int, message_id: str, pdu: codec.Pdu | None) -> None:
         if not self.future.done():
+            if pdu is None:  # the fast path read only the status and message id of a submit_sm_resp
+                pdu = codec.Pdu(Cmd.SUBMIT_SM_RESP, 0, status, {"message_id": message_id})
             self.future.set_result(pdu)
 
     def fail(self, code: int) -> None:

@@ -73,7 +73,9 @@ async def get_message(request: web.Request) -> web.Response:
     if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
         raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
     row = await request.app[CONTEXT].db.run(outbox.get_message, int(raw))
-    if row is None or row["client_id"] not in (None, client_id):  # a CRM sees its own events' messages
+    # A CRM sees only its own events' messages; replies to citizens' SMS (no event) stay private
+    # (an ESTADO reply carries a case's status) and are visible on the operators' dashboard only.
+    if row is None or row["client_id"] != client_id:
         raise Problem(404, "Not found", f"no message {raw}")
     return json_response(message_view(row))
 
