@@ -71,8 +71,9 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_conflicts(conn: Connection, table, index_elements: list[str]):
-    """INSERT … ON CONFLICT DO NOTHING for the connection's dialect."""
+def insert_ignoring_conflicts(conn: Connection, table, index_elements: list[str] | None = None):
+    """INSERT … ON CONFLICT DO NOTHING for the connection's dialect (any unique index when
+    ``index_elements`` is None)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

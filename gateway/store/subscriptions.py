@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, select
 from gateway.domain.catalog import TOPICS
 
 from .citizens import upsert_citizen
+from .db import insert_ignoring_conflicts
 from .models import citizens, subscriptions, zones
 
 DEMO_SUBSCRIBERS = (
@@ -30,11 +31,7 @@ DEMO_SUBSCRIBERS = (
 
 
 def _insert(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(subscriptions).on_conflict_do_nothing()  # either unique index: already there
+    return insert_ignoring_conflicts(conn, subscriptions)  # either unique index: already there
 
 
 def _check_topic(topic: str) -> str:
