@@ -698,8 +698,14 @@ class CarrierPool:
         return sum(c.load for c in self.carriers.values())
 
     def capacity(self) -> int:
-        """Messages worth claiming now: room in the queues of carriers that can take traffic."""
-        return sum(c.room() for c in self.carriers.values() if c.accepting)
+        """Messages worth claiming now: room in the queues of carriers that can take traffic.
+
+        Also bounded by the pool's total (targets less loads): when routing sends most numbers to
+        one carrier, the idle carrier's room must not keep the busy one's queue growing.
+        """
+        accepting = [c for c in self.carriers.values() if c.accepting]
+        room = sum(c.room() for c in accepting)
+        return max(0, min(room, sum(c.target() - c.load for c in accepting)))
 
     def target(self) -> int:
         return sum(c.target() for c in self.carriers.values() if c.accepting)
