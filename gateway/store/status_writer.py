@@ -6,9 +6,11 @@ stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being wr
 accumulates, so the batch size follows the load with no timer.
 
 A receipt whose submit_sm_resp has not been recorded yet (SMSCs may send the receipt first; a
-multi-part message is recorded once its last part is answered) is acknowledged and kept in memory
-as an *orphan*: it is tried again after every following batch, and at least every 0.2 s, for
-``orphan_seconds`` before it is logged as a receipt for an unknown message.
+multi-part message is recorded once its last part is answered) is kept in memory as an *orphan*:
+it is tried again after every following batch, and at least every 0.2 s, for ``orphan_seconds``
+before it is logged as a receipt for an unknown message. Its acknowledgement waits until it is
+stored, or ``orphan_ack_seconds`` at most (an SMSC resends an unanswered deliver_sm), so a crash
+loses no receipt that the missing submit result was about to match.
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ _ORPHAN_RETRY_SECONDS = 0.2
 class _Orphan:
     receipt: outbox.ReceiptUpdate
     give_up_at: float
+    ack: Callback | None = None  # the held acknowledgement
+    ack_at: float = 0.0
+
+    def acknowledge(self) -> None:
+        ack, self.ack = self.ack, None
+        if ack is not None:
+            _run_callback(ack)
+
+
+def _run_callback(callback: Callback) -> None:
+    try:
+        callback()
+    except Exception:
+        log.exception("status commit callback failed")
 
 
 def _apply(conn, changes: list[Change]) -> list[outbox.ReceiptUpdate]:
@@ -64,10 +80,17 @@ def _apply(conn, changes: list[Change]) -> list[outbox.ReceiptUpdate]:
 
 
 class StatusWriter:
-    def __init__(self, db: Database, max_batch: int = 5000, orphan_seconds: float = 30.0):
+    def __init__(
+        self,
+        db: Database,
+        max_batch: int = 5000,
+        orphan_seconds: float = 30.0,
+        orphan_ack_seconds: float = 5.0,
+    ):
         self.db = db
         self.max_batch = max_batch
         self.orphan_seconds = orphan_seconds
+        self.orphan_ack_seconds = orphan_ack_seconds
         self._queue: list[tuple[Change, Callback | None]] = []
         self._wakeup = asyncio.Event()
         self._orphans: list[_Orphan] = []
@@ -167,12 +190,23 @@ class StatusWriter:
         self.changes_written += len(batch)
         self.orphans_retried += len(orphans)
         now = time.monotonic()
-        give_up = {id(o.receipt): o.give_up_at for o in orphans}
+        previous = {id(o.receipt): o for o in orphans}
+        held = {id(change): callback for change, callback in batch if type(change) is outbox.ReceiptUpdate}
+        still = set()
         for receipt in unmatched:
-            deadline = give_up.get(id(receipt), now + self.orphan_seconds)
-            if now < deadline:
-                self._orphans.append(_Orphan(receipt, deadline))
+            still.add(id(receipt))
+            orphan = previous.get(id(receipt))
+            if orphan is None:  # new: hold its acknowledgement for a while
+                orphan = _Orphan(
+                    receipt, now + self.orphan_seconds, held.get(id(receipt)), now + self.orphan_ack_seconds
+                )
+            if now < orphan.give_up_at:
+                if now >= orphan.ack_at:
+                    orphan.acknowledge()
+                self._orphans.append(orphan)
             else:
+                if not self._stopping:  # at shutdown the SMSC resends it to the next run
+                    orphan.acknowledge()
                 self.receipts_unknown[receipt.carrier] = self.receipts_unknown.get(receipt.carrier, 0) + 1
                 log.warning(
                     "receipt for unknown message id", carrier=receipt.carrier, smsc_id=receipt.smsc_id_keys[0]
@@ -186,12 +220,12 @@ class StatusWriter:
                 hist.observe(change.latency)
                 self.receipts_matched[carrier] = self.receipts_matched.get(carrier, 0) + 1
                 change.latency = None  # counted once, even if the change is seen again
-        for _, callback in batch:
-            if callback is not None:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("status commit callback failed")
+        for orphan in orphans:
+            if id(orphan.receipt) not in still:  # matched (stored) at last
+                orphan.acknowledge()
+        for change, callback in batch:
+            if callback is not None and id(change) not in still:
+                _run_callback(callback)
         if self.on_change is not None:
             self.on_change(changes)
         self._committed.set()

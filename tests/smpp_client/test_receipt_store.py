@@ -183,14 +183,29 @@ async def test_a_receipt_before_its_submit_result_is_matched_once_that_is_record
     writer.start()
     try:
         acked = asyncio.Event()
+        committed = writer.next_commit()
         writer.post(receipt("early"), acked.set)
-        await asyncio.wait_for(acked.wait(), 5)  # acknowledged, kept in memory
+        await asyncio.wait_for(committed, 5)
         assert writer.orphans == 1
+        assert not acked.is_set()  # not stored yet: its acknowledgement waits
         await writer.put(outbox.Submitted(mid, "telcel", ["early"], NOW))
-        # the orphan is applied right after the batch that recorded the submission
+        # the orphan is applied right after the batch that recorded the submission, then acknowledged
         assert _message(db, mid)["status"] == "delivered"
+        assert acked.is_set()
         assert writer.orphans == 0 and writer.receipts_matched == {"telcel": 1}
         assert writer.receipt_latency["telcel"].count == 1
+    finally:
+        await writer.stop()
+
+
+async def test_an_unmatched_receipt_is_acknowledged_after_a_bound_and_still_retried(db):
+    writer = StatusWriter(db, orphan_seconds=5, orphan_ack_seconds=0.05)
+    writer.start()
+    try:
+        acked = asyncio.Event()
+        writer.post(receipt("late"), acked.set)
+        await asyncio.wait_for(acked.wait(), 5)  # the SMSC is not kept waiting past the bound
+        assert writer.orphans == 1
     finally:
         await writer.stop()
 
