@@ -45,6 +45,8 @@ def changes_of(changes) -> list[tuple[int, str, datetime]]:
     """(message id, status, at) for each committed change worth a callback."""
     out = []
     for change in changes:
+        if not getattr(change, "applied", True):  # overridden meanwhile (e.g. cancelled): no news
+            continue
         if isinstance(change, outbox.Submitted):
             out.append((change.message_id, MessageStatus.SUBMITTED.value, change.at))
         elif isinstance(change, outbox.Failed):

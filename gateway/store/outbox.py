@@ -144,6 +144,7 @@ class Submitted:
     encoding: str | None = None  # as sent (the carrier's concatenation may change the segments)
     segments: int | None = None
     detail: str | None = None  # how the carrier was chosen (failovers), for the history
+    applied: bool = True  # False when the message had left the queue (cancelled, expired) meanwhile
 
 
 @dataclass(slots=True)
@@ -170,6 +171,7 @@ class Failed:
     error_text: str
     at: datetime
     carrier: str | None = None
+    applied: bool = True  # False when the message was already final (another failure won)
 
 
 @dataclass(slots=True)
@@ -237,7 +239,9 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
                 )
             )
         }
-        items = [s for s in items if (s.message_id, s.at) in now_submitted]
+        for s in items:
+            s.applied = (s.message_id, s.at) in now_submitted
+        items = [s for s in items if s.applied]
         if not items:
             return
     conn.execute(
@@ -311,7 +315,8 @@ def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
     }
     todo = []
     for f in items:  # the first failure of a message wins
-        if f.message_id in open_ids:
+        f.applied = f.message_id in open_ids
+        if f.applied:
             open_ids.discard(f.message_id)
             todo.append(f)
     if not todo:

@@ -139,3 +139,28 @@ def test_retry_returns_the_message_to_the_queue_and_failure_is_final(db):
         "ESME_RINVDSTADR",
     )
     assert _history(db, fail) == ["queued", "failed"]
+
+
+def test_a_submit_result_for_a_message_cancelled_meanwhile_is_not_news(db):
+    from sqlalchemy import update
+
+    from crm_adapters.callbacks import changes_of
+
+    kept, cancelled = db.transaction(outbox.enqueue, [_row(), _row()], NOW)
+    with db.engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == cancelled).values(status="cancelled"))
+    results = [
+        outbox.Submitted(kept, "telcel", ["k1"], NOW),
+        outbox.Submitted(cancelled, "telcel", ["c1"], NOW),
+    ]
+    db.transaction(outbox.apply_submitted, results)
+    assert [r.applied for r in results] == [True, False]
+    assert _status(db, cancelled) == MessageStatus.CANCELLED
+    assert [(mid, status) for mid, status, _ in changes_of(results)] == [(kept, "submitted")]
+    failures = [
+        outbox.Failed(kept, MessageStatus.FAILED, 8, "first", NOW),
+        outbox.Failed(kept, MessageStatus.FAILED, 8, "second", NOW),
+    ]
+    db.transaction(outbox.apply_failures, failures)
+    assert [f.applied for f in failures] == [True, False]
+    assert len(changes_of(failures)) == 1
