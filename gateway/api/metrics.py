@@ -200,6 +200,15 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
             "receipts that could not be parsed",
             inbound.receipts_unparsed,
         )
+        inbox = getattr(inbound, "citizen_inbox", None)
+        for outcome, count in sorted((getattr(inbox, "handled", None) or {}).items()):
+            out.add(
+                "smsgw_citizen_messages_handled_total",
+                "counter",
+                "citizens' messages by what they were understood as and done",
+                count,
+                {"outcome": outcome},
+            )
     dispatcher = sources.dispatcher
     if dispatcher is not None:
         out.add(

@@ -428,6 +428,13 @@ async def test_help_keywords_fit_one_segment(gateway, phones):
         assert message.as_dict(now)["parts"] and len(message.as_dict(now)["parts"]) == 1
 
 
+async def test_handled_citizen_messages_are_counted_on_metrics(gateway, phones, http):
+    await phones("+525530000085").ask("AYUDA")
+    async with http.get(f"{gateway.url}/metrics") as resp:
+        lines = (await resp.text()).splitlines()
+    assert 'smsgw_citizen_messages_handled_total{outcome="help"} 1' in lines
+
+
 # --- ESTADO / FOLIO -------------------------------------------------------------------------------
 
 
