@@ -126,16 +126,19 @@ class ReminderService:
                     except JobLookupError:
                         pass
             if op.action == "schedule":
-                for label, when in op.times:
-                    self.scheduler.add_job(
-                        fire,
-                        "date",
-                        run_date=_aware(when),
-                        args=[op.appointment_id, label],
-                        id=job_id(op.appointment_id, label),
-                        jobstore=JOBSTORE,
-                        replace_existing=True,
-                    )
+                self._add_jobs(op)
+
+    def _add_jobs(self, op: ReminderOp) -> None:
+        for label, when in op.times:
+            self.scheduler.add_job(
+                fire,
+                "date",
+                run_date=_aware(when),
+                args=[op.appointment_id, label],
+                id=job_id(op.appointment_id, label),
+                jobstore=JOBSTORE,
+                replace_existing=True,
+            )
 
     async def apply(self, ops: list[ReminderOp]) -> None:
         if ops:
@@ -167,16 +170,7 @@ class ReminderService:
 
     def _add_missing(self, _conn, ops: list[ReminderOp]) -> None:
         for op in ops:
-            for label, when in op.times:
-                self.scheduler.add_job(
-                    fire,
-                    "date",
-                    run_date=_aware(when),
-                    args=[op.appointment_id, label],
-                    id=job_id(op.appointment_id, label),
-                    jobstore=JOBSTORE,
-                    replace_existing=True,
-                )
+            self._add_jobs(op)
 
     # --- firing ----------------------------------------------------------------------------------
 
