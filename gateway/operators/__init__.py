@@ -1,0 +1,1 @@
+"""Operators: people with accounts, sessions, roles, CSRF protection and an audit log."""
