@@ -161,30 +161,25 @@ def cmd_passwd(args: argparse.Namespace) -> None:
     print(f"password of {name} changed; sessions ended: {ended}")
 
 
-def cmd_disable(args: argparse.Namespace) -> None:
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> None:
     from . import accounts
 
     name = _username(args.name)
     ended = _change(
         _settings(args.config),
         name,
-        "operator.disable",
-        lambda conn, account, now: accounts.set_disabled(conn, account.operator.id, True, now),
+        "operator.disable" if disabled else "operator.enable",
+        lambda conn, account, now: accounts.set_disabled(conn, account.operator.id, disabled, now),
     )
-    print(f"operator {name} disabled; sessions ended: {ended}")
+    print(f"operator {name} disabled; sessions ended: {ended}" if disabled else f"operator {name} enabled")
+
+
+def cmd_disable(args: argparse.Namespace) -> None:
+    _set_disabled(args, True)
 
 
 def cmd_enable(args: argparse.Namespace) -> None:
-    from . import accounts
-
-    name = _username(args.name)
-    _change(
-        _settings(args.config),
-        name,
-        "operator.enable",
-        lambda conn, account, now: accounts.set_disabled(conn, account.operator.id, False, now),
-    )
-    print(f"operator {name} enabled")
+    _set_disabled(args, False)
 
 
 def _when(moment) -> str:

@@ -114,7 +114,10 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method in SAFE_METHODS:
         return await handler(request)
     session = request.get(SESSION)
-    expected = request.cookies.get(LOGIN_COOKIE, "") if session is None else session.csrf_token
+    if _route(request) == LOGIN:  # the login form's own token, even from a tab opened before a login
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+    else:
+        expected = session.csrf_token if session is not None else ""
     sent = await _sent_token(request)
     if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         return _problem(

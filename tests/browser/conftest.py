@@ -14,8 +14,8 @@ import pytest
 from config.settings import DashboardSettings
 from gateway.operators.roles import Role
 from gateway.runtime import GatewayRuntime
-from simulator.app import Simulator
-from tests.integration.conftest import carrier_ports, gateway_settings, simulator_settings
+from tests.integration import conftest as integration
+from tests.integration.conftest import carrier_ports, gateway_settings
 from tests.operators.helpers import add_operator
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+simulator = integration.simulator  # the bundled SMSC simulator, on ephemeral ports
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 MAX_FAILURES = 3
 OPERATOR, PASSWORD = "ana", "correct horse battery"
@@ -71,14 +72,6 @@ async def page(browser):
         yield page
     finally:
         await context.close()
-
-
-@pytest.fixture
-async def simulator():
-    sim = Simulator(simulator_settings())
-    await sim.start()
-    yield sim
-    await sim.stop()
 
 
 @pytest.fixture

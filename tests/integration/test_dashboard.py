@@ -24,6 +24,17 @@ async def runtime(gateway):
     return gateway
 
 
+async def deliver_one(runtime) -> None:
+    """A CRM posts a case; its message reaches the simulator and its receipt comes back."""
+    api = Api(runtime.url)
+    try:
+        status, body = await api.post_event(case_received())
+        assert status == 202
+        await api.wait_status(runtime, body["message_ids"][0], "delivered")
+    finally:
+        await api.close()
+
+
 def http_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=10), cookie_jar=aiohttp.CookieJar(unsafe=True)
@@ -46,13 +57,7 @@ async def test_dashboard_needs_an_operator_s_session(runtime):
 
 
 async def test_snapshot_and_live_stream_show_delivery_with_masked_numbers(runtime):
-    api = Api(runtime.url)
-    try:
-        status, body = await api.post_event(case_received())
-        assert status == 202
-        await api.wait_status(runtime, body["message_ids"][0], "delivered")
-    finally:
-        await api.close()
+    await deliver_one(runtime)
     async with http_session() as http:
         await sign_in(http, runtime.url, "ana", PASSWORD)
         async with http.get(f"{runtime.url}/dashboard/data") as resp:
@@ -79,13 +84,7 @@ async def test_the_live_stream_ends_when_its_session_does(runtime):
             await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
             async with http.post(f"{runtime.url}/dashboard/logout", data={"csrf_token": token}) as resp:
                 assert resp.status == 200  # followed to the login page
-            api = Api(runtime.url)  # a status change wakes the stream, which finds its session gone
-            try:
-                status, body = await api.post_event(case_received())
-                assert status == 202
-                await api.wait_status(runtime, body["message_ids"][0], "delivered")
-            finally:
-                await api.close()
+            await deliver_one(runtime)  # a status change wakes the stream, which finds its session gone
             rest = await asyncio.wait_for(stream.content.read(), 20)  # the server closed the stream
         assert rest.count(b"event: snapshot") <= 3
         async with http.get(f"{runtime.url}/dashboard/events") as resp:

@@ -241,8 +241,18 @@ async def test_after_login_the_operator_goes_where_they_were_going_but_never_off
         ("/dashboard/login", "/dashboard/"),
     ]
     for wanted, landed in cases:
+        client.session.cookie_jar.clear()  # signed out: the login page shows
         resp = await client.get("/dashboard/login")
         token = hidden_field(await resp.text(), "csrf_token")
         form = {"username": "ana", "password": "correct horse", "csrf_token": token, "next": wanted}
         resp = await client.post("/dashboard/login", data=form, allow_redirects=False)
         assert resp.headers["Location"] == landed, wanted
+
+
+async def test_a_login_form_opened_before_signing_in_still_works(db, client):
+    add_operator(db, "ana", "correct horse")
+    old_tab = hidden_field(await (await client.get("/dashboard/login")).text(), "csrf_token")
+    await sign_in(client.session, base(client), "ana", "correct horse")
+    form = {"username": "ana", "password": "correct horse", "csrf_token": old_tab}
+    resp = await client.post("/dashboard/login", data=form, allow_redirects=False)
+    assert resp.status == 303
