@@ -24,7 +24,10 @@ class LoginOutcome:
     locked_until: datetime | None = None  # refused: too many failures
 
 
-def _check_lock(conn: Connection, auth: OperatorAuth, username: str, address: str | None, now: datetime):
+def _check_lock(
+    conn: Connection, username: str, address: str | None, now: datetime
+) -> tuple[datetime | None, accounts.Account | None]:
+    """(the lock in force, or None and the account of that name if there is one)."""
     until = lockout.locked_until(conn, lockout.keys(username, address), now)
     if until is not None:
         record(
@@ -109,7 +112,7 @@ async def log_in(
     auth: OperatorAuth, typed_name: str, password: str, address: str | None, user_agent: str | None
 ) -> LoginOutcome:
     username = typed_name.strip().lower()[:64]
-    until, account = await auth.db.run(_check_lock, auth, username, address, auth.now())
+    until, account = await auth.db.run(_check_lock, username, address, auth.now())
     if until is not None:
         return LoginOutcome(locked_until=until)
     ok, new_hash = await auth.passwords.verify_async(account.password_hash if account else None, password)
