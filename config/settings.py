@@ -388,24 +388,28 @@ class RoutingSettings(_Section):
 
 
 class DashboardSettings(_Section):
-    """Operators' live dashboard at /dashboard/ (HTTP Basic); off while password_env is unset."""
+    """Operators' dashboard at /dashboard/: operators sign in with their own accounts
+    (``smsgw operators add``); sessions, lockout and the audit log are in the database."""
 
-    user: str = Field("operator", min_length=1)
-    password: str = Field("", repr=False, exclude=True)
-    password_env: str | None = None
+    session_hours: float = Field(12, gt=0, le=24 * 30)  # a session ends this long after login
+    idle_minutes: float = Field(30, gt=0)  # or after this long without a request
+    max_failures: int = Field(5, ge=1)  # failed logins on one account name in the window lock it
+    # one address (several operators behind one NAT) gets more room before it is locked
+    max_failures_per_address: int = Field(20, ge=1)
+    failure_window_minutes: float = Field(15, gt=0)
+    lockout_minutes: float = Field(15, gt=0)
+    secure_cookies: bool = False  # true behind a proxy that ends TLS: cookies only over HTTPS
+    trust_forwarded_for: bool = False  # true behind a proxy: the client is its X-Forwarded-For
 
-    @field_validator("password", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_password_in_file(cls, v: Any, info: ValidationInfo) -> Any:
-        if _from_file(info):
-            raise ValueError("passwords do not go in the configuration: set password_env")
-        return v
-
-    @model_validator(mode="after")
-    def _fill_password(self, info: ValidationInfo) -> DashboardSettings:
-        if not self.password and self.password_env:  # a variable not set leaves the dashboard off
-            self.password = _context_env(info).get(self.password_env, "")
-        return self
+    def _basic_auth_is_gone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"user", "password", "password_env"} & data.keys():
+            raise ValueError(
+                "the shared dashboard password is gone: remove user and password_env, and give each "
+                "operator an account with `smsgw operators add NAME`"
+            )
+        return data
 
 
 class Settings(_Section):
@@ -513,6 +517,7 @@ _TABLE_SECTIONS = ("gateway", "database", "dispatch", "simulator")
 _TABLE_SECTIONS += ("quiet_hours", "validity", "templates", "notices", "callbacks")  # issue 5
 _TABLE_SECTIONS += ("routing",)  # issue 4
 _TABLE_SECTIONS += ("replies",)  # issue 6
+_TABLE_SECTIONS += ("dashboard",)
 _LIST_SECTIONS = {"carriers": "name", "crm_clients": "id"}
 
 

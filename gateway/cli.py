@@ -16,7 +16,6 @@ from config.settings import DEMO_CONFIG, ConfigError, Settings, load_settings
 DEMO_ENV_DEFAULTS = {
     "SMSGW_DEMO_SECRET": "demo-secret",
     "SMSGW_DEMO_SMSC_PASSWORD": "smsgw",
-    "SMSGW_DEMO_DASHBOARD_PASSWORD": "demo",
 }
 
 
@@ -132,7 +131,7 @@ def cmd_simulator(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from gateway.demo import banner
+    from gateway.demo import banner, ensure_demo_operator
     from gateway.runtime import GatewayRuntime
     from gateway.store.migrate import upgrade
     from simulator.app import Simulator
@@ -144,6 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     sim_settings = _simulator_settings(settings)
     _check_templates(settings)
     upgrade(settings.database.url)
+    ensure_demo_operator(settings.database.url)  # the dashboard's account, printed in the banner
 
     async def main(stop: asyncio.Event) -> None:
         sim = Simulator(sim_settings)
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.citizen_commands import register  # issue 6: subscribers import, citizens export/forget
 
     register(sub)
+    from gateway.operators.commands import register as register_operators
+
+    register_operators(sub)
     return parser
 
 

@@ -1,8 +1,13 @@
-"""What `smsgw demo` prints: the URLs, the demo credentials and ready-to-paste commands."""
+"""What `smsgw demo` prints (the URLs, the demo credentials and ready-to-paste commands) and the
+demo's operator account."""
 
 from __future__ import annotations
 
 import shlex
+
+# public demo values, like the demo CRM client's secret
+DEMO_OPERATOR = "operator"
+DEMO_OPERATOR_PASSWORD = "demo"
 
 SAMPLE_EVENT = (
     '{"id":"demo-\'$T\'","type":"case.received",'
@@ -32,6 +37,32 @@ def get_command(base_url: str, client: str, secret: str, message_id: str = "1") 
     return f"T=$(date +%s); curl -sS {url} {_signature(client, secret, '')}; echo"
 
 
+def ensure_demo_operator(database_url: str) -> bool:
+    """Create the demo's admin account unless an operator of that name exists; whether it did."""
+    from gateway import clock
+    from gateway.operators import accounts
+    from gateway.operators.audit import record
+    from gateway.operators.passwords import Passwords
+    from gateway.operators.roles import Role
+    from gateway.store.db import Database
+
+    def create(conn) -> bool:
+        if accounts.find(conn, DEMO_OPERATOR) is not None:
+            return False
+        now = clock.utcnow()
+        password_hash = Passwords().hash(DEMO_OPERATOR_PASSWORD)
+        accounts.create(conn, DEMO_OPERATOR, Role.ADMIN, password_hash, now)
+        detail = {"role": Role.ADMIN.label}
+        record(conn, now, "operator.add", "demo", target=f"operator:{DEMO_OPERATOR}", detail=detail)
+        return True
+
+    db = Database(database_url)
+    try:
+        return db.transaction(create)
+    finally:
+        db.close()
+
+
 def simulator_ports(simulator) -> str:
     carriers = simulator.settings.carriers
     return ", ".join(f"{c.name} on port {simulator.carrier_port(c.name)}" for c in carriers)
@@ -48,8 +79,8 @@ def banner(settings, gateway, simulator) -> str:
             "",
             "smsgw demo is running (Ctrl-C stops it)",
             f"  gateway API        {base}   (health: {base}/healthz)",
-            f"  dashboard          {base}/dashboard/   (user {settings.dashboard.user}, "
-            f"password {settings.dashboard.password})",
+            f"  dashboard          {base}/dashboard/   (user {DEMO_OPERATOR}, "
+            f"password {DEMO_OPERATOR_PASSWORD}, role admin; `smsgw operators add` makes more)",
             f"  virtual handsets   {simulator.http_url}/",
             f"  simulator SMPP     {simulator_ports(simulator)}",
             f"  links              {carriers}",

@@ -18,11 +18,13 @@ from smpp_client.pool import CarrierPool
 from .api.context import ApiContext
 from .api.metrics import MetricsSources
 from .app import build_app
+from .dashboard import MOUNT as DASHBOARD_MOUNT
 from .dashboard import DashboardContext, dashboard_app
 from .domain.composer import Composer
 from .domain.templates import TemplateRenderer
 from .inbound import InboundHandler
 from .notices import NoticeServices
+from .operators.context import OperatorAuth
 from .replies import CitizenInbox
 from .store.db import Database
 from .store.status_writer import StatusWriter
@@ -106,10 +108,13 @@ class GatewayRuntime:
         ctx.extra["metrics"] = MetricsSources(self.pool, self.writer, self.dispatcher, inbound)  # issue 4
         app = build_app(ctx)
         app.add_subapp(
-            "/dashboard",
+            DASHBOARD_MOUNT,
             dashboard_app(
                 DashboardContext(
-                    self.db, s.dashboard.user, s.dashboard.password, self.link_states, self.writer.next_commit
+                    self.db,
+                    OperatorAuth.from_settings(self.db, s.dashboard),
+                    self.link_states,
+                    self.writer.next_commit,
                 )
             ),
         )

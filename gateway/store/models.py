@@ -307,3 +307,65 @@ consent_events = Table(
     Column("at", DateTime, nullable=False),
     Index("ix_consent_events_citizen_id_at", "citizen_id", "at"),
 )
+
+
+# --- operators (migration 0008) --------------------------------------------------------------------
+
+# People who use the dashboard. Accounts are disabled, never deleted: the audit log names them.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True, comment="lower case"),
+    Column("role", String(16), nullable=False, comment="viewer, operator, admin"),
+    Column("password_hash", String(255), nullable=False, comment="argon2id, PHC string"),
+    Column("disabled_at", DateTime),
+    Column("last_login_at", DateTime),
+    Column("password_changed_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Server-side sessions: the cookie holds a random token, the database only its SHA-256.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True, comment="hex SHA-256 of the cookie"),
+    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False, comment="sent back with every state change"),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, comment="absolute end, whatever the activity"),
+    Column("last_seen_at", DateTime, nullable=False, comment="idle timeout counts from here"),
+    Column("address", String(64)),
+    Column("user_agent", String(255)),
+    Index("ix_operator_sessions_expires_at", "expires_at"),
+)
+
+# Failed logins in the current window, per account name as typed and per client address.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(8), nullable=False, comment="account or address"),
+    Column("key", String(128), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("window_started_at", DateTime, nullable=False),
+    Column("locked_until", DateTime),
+    UniqueConstraint("scope", "key"),
+)
+
+# Who did what, when, to what, from where: logins, account changes, views of full numbers, actions.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("operator_id", Integer, ForeignKey("operators.id")),
+    Column("actor", String(64), nullable=False, comment="username (as typed, for failed logins) or cli"),
+    Column("action", String(40), nullable=False, comment="login, login.failed, logout, …"),
+    Column("target", String(200)),
+    Column("detail", JSON),
+    Column("address", String(64), comment="client address; null from the command line"),
+    Index("ix_audit_log_operator_id_at", "operator_id", "at"),
+)

@@ -1,53 +1,31 @@
-"""The operators' dashboard: HTTP Basic, a JSON snapshot with masked numbers, a live SSE stream."""
+"""The operators' dashboard on a real gateway: sign in, a JSON snapshot with masked numbers, a live
+SSE stream that ends with its session."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 
 import aiohttp
 import pytest
 
-from gateway.runtime import GatewayRuntime
+from gateway.operators.roles import Role
+from tests.operators.helpers import add_operator, hidden_field, sign_in
 
-from .conftest import Api, carrier_ports, case_received, gateway_settings
+from .conftest import Api, case_received
 
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-AUTH = basic("operator", "s3cret-dash")
+PASSWORD = "s3cret-dash"
 
 
 @pytest.fixture
-async def runtime(db_url, simulator):
-    settings = gateway_settings(db_url, carrier_ports(simulator))
-    settings.dashboard.password = "s3cret-dash"
-    gateway = GatewayRuntime(settings)
-    await gateway.start()
-    assert await gateway.pool.wait_bound(5)
-    yield gateway
-    await gateway.stop()
+async def runtime(gateway):
+    add_operator(gateway.db, "ana", PASSWORD, Role.VIEWER)
+    return gateway
 
 
-async def test_dashboard_needs_the_operator_password(runtime):
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        async with http.get(f"{runtime.url}/dashboard/") as resp:
-            assert resp.status == 401
-            assert resp.headers["WWW-Authenticate"].startswith("Basic")
-        async with http.get(f"{runtime.url}/dashboard/", headers=basic("operator", "wrong")) as resp:
-            assert resp.status == 401
-        async with http.get(f"{runtime.url}/dashboard/", headers=AUTH) as resp:
-            assert resp.status == 200
-            page = await resp.text()
-            assert "entregas en vivo" in page
-            assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # offline: no external assets
-
-
-async def test_snapshot_and_live_stream_show_delivery_with_masked_numbers(runtime):
+async def deliver_one(runtime) -> None:
+    """A CRM posts a case; its message reaches the simulator and its receipt comes back."""
     api = Api(runtime.url)
     try:
         status, body = await api.post_event(case_received())
@@ -55,7 +33,33 @@ async def test_snapshot_and_live_stream_show_delivery_with_masked_numbers(runtim
         await api.wait_status(runtime, body["message_ids"][0], "delivered")
     finally:
         await api.close()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), headers=AUTH) as http:
+
+
+def http_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10), cookie_jar=aiohttp.CookieJar(unsafe=True)
+    )
+
+
+async def test_dashboard_needs_an_operator_s_session(runtime):
+    async with http_session() as http:
+        async with http.get(f"{runtime.url}/dashboard/", allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"].startswith("/dashboard/login")
+        async with http.get(f"{runtime.url}/dashboard/data") as resp:
+            assert resp.status == 401
+        assert (await sign_in(http, runtime.url, "ana", "wrong")).status == 401
+        assert (await sign_in(http, runtime.url, "ana", PASSWORD)).status == 303
+        async with http.get(f"{runtime.url}/dashboard/") as resp:
+            assert resp.status == 200
+            page = await resp.text()
+            assert "entregas en vivo" in page
+            assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # offline: no external assets
+
+
+async def test_snapshot_and_live_stream_show_delivery_with_masked_numbers(runtime):
+    await deliver_one(runtime)
+    async with http_session() as http:
+        await sign_in(http, runtime.url, "ana", PASSWORD)
         async with http.get(f"{runtime.url}/dashboard/data") as resp:
             data = await resp.json()
         assert data["stats"]["messages"]["by_status"]["delivered"] == 1
@@ -71,7 +75,17 @@ async def test_snapshot_and_live_stream_show_delivery_with_masked_numbers(runtim
         assert json.loads(payload.removeprefix("data: "))["stats"]["messages"]["total"] == 1
 
 
-async def test_dashboard_is_off_without_a_password(gateway):
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        async with http.get(f"{gateway.url}/dashboard/", headers=AUTH) as resp:
-            assert resp.status == 404
+async def test_the_live_stream_ends_when_its_session_does(runtime):
+    async with http_session() as http:
+        await sign_in(http, runtime.url, "ana", PASSWORD)
+        async with http.get(f"{runtime.url}/dashboard/") as resp:
+            token = hidden_field(await resp.text(), "csrf_token")
+        async with http.get(f"{runtime.url}/dashboard/events") as stream:
+            await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
+            async with http.post(f"{runtime.url}/dashboard/logout", data={"csrf_token": token}) as resp:
+                assert resp.status == 200  # followed to the login page
+            await deliver_one(runtime)  # a status change wakes the stream, which finds its session gone
+            rest = await asyncio.wait_for(stream.content.read(), 20)  # the server closed the stream
+        assert rest.count(b"event: snapshot") <= 3
+        async with http.get(f"{runtime.url}/dashboard/events") as resp:
+            assert resp.status == 401
