@@ -1,4 +1,4 @@
-"""Citizens' SMS to the short code: what each keyword does, and the reply (spec section 4, issue 6).
+"""Citizens' SMS to the short code: what each keyword does, and the reply (docs/keywords.md).
 
 Every citizen's message (MO), reassembled and decoded by gateway/inbound.py, arrives at
 :meth:`CitizenInbox.handle`. The keyword is parsed (gateway/domain/keywords.py) and the zones are
@@ -10,8 +10,10 @@ handler raises and the SMSC sends the MO again; nothing was half-applied.
 Decisions (where the issue is silent):
 
 - **Resends.** An SMSC resends an MO whose deliver_sm_resp it did not get, also after we committed.
-  The same text from the same number within ``[replies] duplicate_window_seconds`` (120 s) is
-  stored as ``duplicate`` and does nothing else (deliver_sm carries no id of its own).
+  The same text as that number's latest message, again within ``[replies]
+  duplicate_window_seconds`` (120 s), is stored as ``duplicate`` and does nothing else
+  (deliver_sm carries no id of its own). Any other message between makes it a new one: ALTA,
+  BAJA, ALTA within a minute subscribes again.
 - **Replies** are ordinary outbox messages at HIGH priority, with the HIGH validity, sent at once
   even in quiet hours (a citizen who just wrote expects the answer), in the keyword's language
   (START / STOP / HELP / YES / STATUS: English; ALTA, BAJA, ...: Spanish; INFO, NO and anything
@@ -299,22 +301,24 @@ class CitizenInbox:
         return self._store(conn, mo, citizen, plan, now, language, suppressed)
 
     def _duplicate(self, conn: Connection, mo: Incoming) -> bool:
+        """A resend: the same text as this number's latest message (resends of it aside), again
+        within the window; any other message between makes it a new one."""
         window = self.settings.duplicate_window_seconds
         if window <= 0:
             return False
         m = mobile_messages.c
-        found = conn.execute(
-            select(m.id)
+        latest = conn.execute(
+            select(m.text)
             .where(
                 m.msisdn == mo.msisdn,
                 m.received_at >= mo.received_at - timedelta(seconds=window),
                 m.received_at <= mo.received_at,
                 m.outcome != DUPLICATE,
-                m.text == mo.text,
             )
+            .order_by(m.received_at.desc(), m.id.desc())
             .limit(1)
         ).first()
-        return found is not None
+        return latest is not None and latest.text == mo.text
 
     def _suppressed(
         self, conn: Connection, mo: Incoming, citizen: consent.Citizen, plan: _Plan

@@ -593,6 +593,19 @@ async def test_a_resent_mo_is_not_acted_on_twice(gateway, phones):
     assert len(ledger(gateway, ana.number)) == 1
 
 
+async def test_a_citizen_who_changes_their_mind_within_the_window_is_answered_each_time(gateway, phones):
+    ana = phones("+525530000132")
+    assert (await ana.ask("ALTA AGUA 11410")).startswith(sms("Listo: recibirá avisos de AGUA en C.P. 11410"))
+    assert await ana.ask("BAJA") == OPTED_OUT_ES
+    assert opted_out(gateway, ana.number)
+    again = await ana.ask("ALTA AGUA 11410")  # the same text, but BAJA came between: a new message
+    assert again.startswith(sms("Listo: recibirá avisos de AGUA en C.P. 11410"))
+    assert not opted_out(gateway, ana.number)
+    assert {topic for topic, _ in subscribed(gateway, ana.number)} == {"AGUA"}
+    actions = [row.action for row in ledger(gateway, ana.number)]
+    assert actions == ["subscribe", "opt_out", "opt_in", "subscribe"]
+
+
 # --- long and UCS-2 messages ----------------------------------------------------------------------
 
 
