@@ -407,11 +407,16 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("post", "/api/v1/broadcasts/{id}/cancel"): {
         "operationId": "cancelBroadcast",
         "summary": "Cancel a broadcast: its queued and held messages become cancelled",
-        "description": "Stops the fan-out; messages already handed to a carrier go on. Empty body, signed.",
+        "description": (
+            "Stops the fan-out; messages already handed to a carrier go on. Empty body, signed. "
+            "Only an unfinished broadcast (still fanning out, or with queued or held messages) can "
+            "be cancelled: a finished or already cancelled one answers 409 and nothing changes."
+        ),
         "security": SIGNED,
         "parameters": [_ID_PARAM],
         "responses": {
             "200": _json(_ref("CancelResult"), "Cancelled"),
+            "409": _problem("The broadcast is finished or already cancelled; nothing changed"),
             **_errors("401", "404", "413", "500"),
         },
     },
