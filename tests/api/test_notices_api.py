@@ -163,6 +163,17 @@ async def test_a_broadcast_to_an_unknown_zone_is_refused_and_writes_nothing(api)
     assert api.count(events) == 0 and api.count(broadcasts) == 0
 
 
+async def test_misspelt_zones_are_refused_with_suggestions(api):
+    response = await api.post("/api/v1/events", water(zones=["Polancoo", "Anzurez", "Granad"]))
+    body = await api.json(response, 422)
+    assert [(p["name"], p["reason"].rsplit("; ", 1)[1]) for p in body["invalid_params"]] == [
+        ("area.zones[0]", "did you mean Polanco?"),
+        ("area.zones[1]", "did you mean Anzures?"),
+        ("area.zones[2]", "did you mean Granada?"),
+    ]
+    assert api.count(events) == 0 and api.count(broadcasts) == 0
+
+
 async def test_a_repost_answers_as_the_first_even_when_it_would_no_longer_pass(api, monkeypatch):
     first = await api.json(await api.post("/api/v1/events", water()), 202)
     later = clock.utcnow() + timedelta(days=3650)  # the cut is over by then

@@ -291,6 +291,19 @@ async def test_an_unknown_zone_or_topic_says_how_to_find_the_right_one(gateway, 
         assert subscribed(gateway, number) == set()
 
 
+async def test_a_misspelt_colonia_is_answered_with_the_nearest_names(gateway, phones):
+    ana = phones("+525530000024")
+    assert await ana.ask("ALTA AGUA Anzurez") == sms(
+        'No reconocimos "ANZUREZ". ¿Quiso decir Anzures? Envíe ALTA AGUA ANZURES'
+    )
+    assert subscribed(gateway, ana.number) == set()
+    assert (await ana.ask("ALTA AGUA ANZURES")).startswith(sms("Listo: recibirá avisos de AGUA en Anzures"))
+    luis = phones("+525530000025")
+    assert await luis.ask("START Tacubya") == (
+        'We did not recognise "TACUBYA". Did you mean Tacuba or Tacubaya? Text START TACUBA'
+    )
+
+
 # --- BAJA / ALTO / STOP / CANCELAR / SALIR --------------------------------------------------------
 
 
