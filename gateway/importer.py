@@ -1,4 +1,4 @@
-"""``smsgw subscribers import FILE.csv``: subscribers in bulk (spec section 2).
+"""``smsgw subscribers import FILE.csv``: subscribers in bulk.
 
 Columns ``msisdn,topics,zones,language`` (a header row; topics and zones separated by ``;``). The
 same rules as the ALTA keyword: no topic = every topic, no zone = every zone, a zone is a colonia
@@ -22,7 +22,7 @@ import io
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,9 @@ from sqlalchemy.engine import Engine
 from gateway import clock
 from gateway.domain.catalog import TOPICS
 from gateway.domain.keywords import topic_word, zone_or_problem
+from gateway.domain.languages import parse_language
 from gateway.domain.phone import InvalidNumber, _national_digits, normalize_msisdn
+from gateway.domain.templates import DEFAULT_DIRECTORY, languages_in
 from gateway.domain.zones import ZoneDirectory
 from gateway.store import consent
 from gateway.store.db import insert_ignoring_conflicts
@@ -194,9 +196,11 @@ class _Row:
 
 
 class _Validator:
-    def __init__(self, directory: ZoneDirectory, zone_ids: dict[str, int]):
+    def __init__(self, directory: ZoneDirectory, zone_ids: dict[str, int], languages: Sequence[str]):
         self.directory = directory
         self.zone_ids = zone_ids
+        self.languages = list(languages)
+        self._languages: dict[str, tuple[str | None, str | None]] = {}  # as written -> (language, error)
         self._zones: dict[str, tuple[tuple[int, ...], tuple[str, ...]] | str] = {}
         self._topics: dict[str, tuple[str, ...] | str] = {}
 
@@ -238,15 +242,19 @@ class _Validator:
                 self._zones[text] = found
         return found
 
-    @staticmethod
-    def language(text: str) -> str | bool | None:
-        text = text.strip()
-        if not text:
-            return None
-        language = text[:2].lower()
-        if language in ("es", "en") and (len(text) == 2 or (len(text) == 5 and text[2] in "-_")):
-            return language
-        return False
+    def language(self, text: str) -> str | None:
+        """The row's language (None: keep the citizen's); raises ValueError naming the choices."""
+        found = self._languages.get(text)
+        if found is None:
+            try:
+                found = (parse_language(text, self.languages), None)
+            except ValueError as exc:
+                found = (None, f"language: {exc}")
+            self._languages[text] = found
+        language, error = found
+        if error is not None:
+            raise ValueError(error)
+        return language
 
 
 def _count_lines(path: Path) -> int:
@@ -299,9 +307,10 @@ def _rows(path: Path, validator: _Validator, report: ImportReport) -> Iterator[_
             if isinstance(zones, str):
                 report.bad.append((line, zones))
                 continue
-            language = validator.language(fields[i_language]) if i_language is not None else None
-            if language is False:
-                report.bad.append((line, f"language: expected es or en, got {fields[i_language].strip()!r}"))
+            try:
+                language = validator.language(fields[i_language]) if i_language is not None else None
+            except ValueError as exc:
+                report.bad.append((line, str(exc)))
                 continue
             yield _Row(
                 line,
@@ -477,8 +486,10 @@ def import_subscribers(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     now: datetime | None = None,
+    languages: Sequence[str] | None = None,
 ) -> ImportReport:
     """Import ``path`` into the database of ``engine``; one transaction per chunk of rows.
+    ``languages``: those with templates (default: the bundled templates').
     Raises ValueError for a file that cannot be imported at all (no header, unknown columns)."""
     started = time.perf_counter()
     path = Path(path)
@@ -487,7 +498,7 @@ def import_subscribers(
     total = max(_count_lines(path) - 1, 0)
     with engine.begin() as conn:
         zone_ids = sync_zones(conn, directory, now)
-    validator = _Validator(directory, zone_ids)
+    validator = _Validator(directory, zone_ids, languages or languages_in(DEFAULT_DIRECTORY))
     if progress:
         progress(0, total)
     for chunk in _chunks(_rows(path, validator, report), chunk_rows):

@@ -291,6 +291,30 @@ async def test_several_invalid_fields_are_all_listed(api):
     assert api.counts() == NOTHING
 
 
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("fr", "expected es or en (the languages with templates), got 'fr'"),
+        ("pt-BR", "expected es or en (the languages with templates), got 'pt'"),
+        ("español", "expected a language such as es or es-MX, got 'español'"),
+    ],
+)
+async def test_a_language_without_templates_is_422_naming_it_and_nothing_is_written(api, language, reason):
+    event = {**EVENT, "citizen": {**EVENT["citizen"], "language": language}}
+    body = await _problem(await api.post(event), 422)
+    assert body["invalid_params"] == [{"name": "citizen.language", "reason": reason}]
+    assert api.counts() == NOTHING
+
+
+async def test_a_language_tag_with_a_region_is_its_language(api):
+    event = {**EVENT, "citizen": {**EVENT["citizen"], "language": "EN-us"}}
+    assert (await api.post(event)).status == 202
+    (message,) = api.messages()
+    assert message["language"] == "en" and message["body"].startswith("Report MH-2026-004512 received on")
+    with api.db.engine.connect() as conn:
+        assert conn.execute(select(citizens.c.language)).scalar_one() == "en"
+
+
 async def test_unsupported_type_is_422_on_type(api):
     body = await _problem(await api.post({**EVENT, "type": "case.exploded"}), 422)
     assert body["field"] == "type"

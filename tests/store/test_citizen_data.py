@@ -91,7 +91,7 @@ def test_import_keeps_good_rows_reports_bad_ones_by_line_and_twice_changes_nothi
         "line 8: zones[0]: 'Polanco' means several colonias: Polanco I Sección (11510), Polanco II Sección "
         "(11530), Polanco III Sección (11540), Polanco IV Sección (11550), Polanco V Sección (11560); "
         "name one or give its postal code",
-        "line 9: language: expected es or en, got 'fr'",
+        "line 9: language: expected es or en (the languages with templates), got 'fr'",
         "line 11: 5 fields, the header has 4",
     ]
     assert "10 rows read" in out and "4 good, 6 bad" in out
