@@ -213,7 +213,14 @@ async def test_opted_out_citizen_gets_no_message_but_the_event_is_recorded(api):
         conn.execute(update(citizens).values(opted_out=True))
     response = await api.post({**EVENT, "id": "cesac-000124"})
     assert response.status == 202
-    assert await response.json() == {"event_id": "cesac-000124", "message_ids": [], "recipients": 0}
+    assert await response.json() == {
+        "event_id": "cesac-000124",
+        "message_ids": [],
+        "recipients": 0,
+        "skipped": [{"msisdn": "+52******5678", "reason": "opted_out"}],
+    }
+    again = await api.post({**EVENT, "id": "cesac-000124"})  # the repeat answers the same
+    assert (await again.json())["skipped"] == [{"msisdn": "+52******5678", "reason": "opted_out"}]
     assert api.counts() == {"events": 2, "messages": 1, "citizens": 1, "cases": 1}
     assert api.queued_calls == [1]
 
