@@ -137,6 +137,8 @@ class ImportReport:
     good: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     opted_out: list[int] = field(default_factory=list)  # lines of numbers that opted out (skipped)
+    every_zone: list[int] = field(default_factory=list)  # lines of good rows without zones
+    rows_changed: int = 0  # good rows that added a citizen, a subscription or a language
     citizens_added: int = 0
     subscriptions_added: int = 0
     languages_changed: int = 0
@@ -158,19 +160,30 @@ class ImportReport:
             + (f", {len(self.opted_out):,} of opted-out numbers skipped" if self.opted_out else "")
         ]
         if self.changed:
+            already = self.good - self.rows_changed
             lines.append(
-                f"citizens added: {self.citizens_added:,}; "
+                f"{self.rows_changed:,} good {_row_word(self.rows_changed)} changed something"
+                + (f" ({already:,} already imported)" if already else "")
+                + f": citizens added: {self.citizens_added:,}; "
                 f"subscriptions added: {self.subscriptions_added:,}; "
                 f"languages changed: {self.languages_changed:,}; consent events: {self.consent_events:,}"
             )
+        elif self.rows == 0:
+            lines.append("nothing changed: the file has no data rows")
+        elif self.good == 0:
+            lines.append("nothing changed: no row could be imported")
         else:
             lines.append("nothing changed: every good row was already imported")
+        if self.every_zone:
+            count = len(self.every_zone)
+            lines.append(
+                f"warning: subscribed to every zone of the borough (no zones given) on {count:,} "
+                f"{_row_word(count)}: {_lines(self.every_zone)}"
+            )
         if self.opted_out:
-            shown = ", ".join(str(n) for n in self.opted_out[:20])
-            more = f" and {len(self.opted_out) - 20:,} more" if len(self.opted_out) > 20 else ""
             lines.append(
                 "opted-out numbers are not subscribed again (only the citizen can, by SMS): "
-                f"lines {shown}{more}"
+                f"{_lines(self.opted_out)}"
             )
         return "\n".join(lines)
 
@@ -179,6 +192,16 @@ class ImportReport:
         if len(self.bad) > limit:
             out.append(f"… and {len(self.bad) - limit:,} more bad rows")
         return "\n".join(out)
+
+
+def _row_word(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+def _lines(numbers: list[int], shown: int = 20) -> str:
+    """[4, 7, 9] -> "lines 4, 7, 9" (the first ``shown``, then how many more)."""
+    more = f" and {len(numbers) - shown:,} more" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(str(n) for n in numbers[:shown])}{more}"
 
 
 # --- reading and validating -------------------------------------------------------------------------
@@ -413,11 +436,8 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
         for cid, msisdn, opted_out, language in _citizens_of(conn, new):
             known[msisdn] = (cid, opted_out, language)
             report.citizens_added += 1
-    changes = [
-        {"cid": known[n][0], "lang": lang}
-        for n, lang in language_of.items()
-        if lang and known[n][2] != lang and not known[n][1]
-    ]
+    relanguaged = [n for n, lang in language_of.items() if lang and known[n][2] != lang and not known[n][1]]
+    changes = [{"cid": known[n][0], "lang": language_of[n]} for n in relanguaged]
     if changes:
         c = citizens.c
         conn.execute(
@@ -448,12 +468,15 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
             found = encoded[value] = writer.json(list(value))
         return found
 
+    news = created | set(relanguaged)  # numbers whose first row here changes their citizen
     for r in rows:
         cid, opted_out, _ = known[r.msisdn]
         if opted_out:
             report.opted_out.append(r.line)
             continue
         report.good += 1
+        if r.zone_ids is None:
+            report.every_zone.append(r.line)
         added: dict[str, None] = {}
         for topic in r.topics:
             for zone_id in r.zone_ids or (None,):
@@ -462,6 +485,9 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
                     have.add(key)
                     inserts.append((cid, topic, zone_id, writer.now))
                     added[topic] = None
+        if added or r.msisdn in news:
+            news.discard(r.msisdn)  # a citizen or a language counts on the first row of the number
+            report.rows_changed += 1
         if added:
             zones = json(r.zone_names) if r.zone_ids else None
             ledger.append(
