@@ -1,4 +1,4 @@
-"""What a citizen's SMS to the short code asks for (spec section 4).
+"""What a citizen's SMS to the short code asks for (docs/keywords.md).
 
 Pure parsing: case, accents, punctuation and extra spaces are ignored; the first word is the
 keyword. Acting on the request (subscriptions, replies, confirmations) happens elsewhere.

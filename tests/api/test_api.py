@@ -1,4 +1,4 @@
-"""The real aiohttp app over HTTP, on SQLite and PostgreSQL (spec sections 3 and 5)."""
+"""The real aiohttp app over HTTP, on SQLite and PostgreSQL: events, signatures, messages."""
 
 from __future__ import annotations
 
