@@ -122,13 +122,19 @@ async def _simulator_carriers(http_port: int) -> dict[str, int]:
     return {c["name"]: c["port"] for c in body["carriers"]}
 
 
-async def test_simulator_alone_runs_its_own_defaults_without_gateway_secrets(tmp_path):
-    base = _free_ports(3)
-    env = _env(
+def _simulator_ports(base: int, **extra: str) -> dict[str, str]:
+    """The environment moving the simulator's defaults to base (HTTP), base + 1 and base + 2."""
+    return _env(
         SMSGW_SIMULATOR_HTTP_LISTEN=f"127.0.0.1:{base}",
         SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT=str(base + 1),
         SMSGW_SIMULATOR_CARRIERS_MOVISTAR_PORT=str(base + 2),
+        **extra,
     )
+
+
+async def test_simulator_alone_runs_its_own_defaults_without_gateway_secrets(tmp_path):
+    base = _free_ports(3)
+    env = _simulator_ports(base)
     async with _running(["simulator"], env, "SMSC simulator:", tmp_path) as (_, banner):
         assert f"telcel on port {base + 1}, movistar on port {base + 2}" in banner
         assert await _simulator_carriers(base) == {"telcel": base + 1, "movistar": base + 2}
@@ -137,12 +143,7 @@ async def test_simulator_alone_runs_its_own_defaults_without_gateway_secrets(tmp
 
 async def test_simulator_with_the_demo_config_reads_only_its_simulator_table(tmp_path):
     base = _free_ports(3)
-    env = _env(
-        SMSGW_SIMULATOR_HTTP_LISTEN=f"127.0.0.1:{base}",
-        SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT=str(base + 1),
-        SMSGW_SIMULATOR_CARRIERS_MOVISTAR_PORT=str(base + 2),
-        SMSGW_DATABASE_URL="not a database url",  # the gateway's sections are not read at all
-    )
+    env = _simulator_ports(base, SMSGW_DATABASE_URL="not a database url")  # gateway sections: unread
     args = ["simulator", "--config", str(DEMO_CONFIG)]
     async with _running(args, env, "SMSC simulator:", tmp_path):
         assert await _simulator_carriers(base) == {"telcel": base + 1, "movistar": base + 2}
