@@ -5,7 +5,7 @@ the messages stay queued and the figure is the API's and the outbox's alone; qui
 the production log format and level: one JSON line per accepted event) and drives it from this
 process with ``--clients`` keep-alive HTTP/1.1 connections (asyncio + uvloop, raw sockets), each
 sending its next signed ``case.received`` as soon as the previous one is answered (closed loop).
-Requests are built and signed before the run (HMAC-SHA256 as the spec says; the signatures stay
+Requests are built and signed before the run (HMAC-SHA256 as docs/api.md says; the signatures stay
 well inside the 5-minute tolerance). After ``--warmup`` seconds, ``--seconds`` are measured:
 events/s answered 202, and the latency of each request (send to complete answer).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -521,8 +521,13 @@ _TABLE_SECTIONS += ("dashboard",)
 _LIST_SECTIONS = {"carriers": "name", "crm_clients": "id"}
 
 
-def _env_token(value: str) -> str:
+def env_token(value: str) -> str:
+    """How a name reads in a variable name: ``"tel-cel"`` -> ``"TEL_CEL"``."""
     return re.sub(r"[^A-Z0-9]", "_", value.upper())
+
+
+# lists of tables inside a table section, their entries named like [[carriers]]'s
+_NESTED_LISTS = {"simulator": {"carriers": "name"}}
 
 
 def _set_scalar(table: dict[str, Any], key: str, value: str, var: str, where: str) -> None:
@@ -531,41 +536,79 @@ def _set_scalar(table: dict[str, Any], key: str, value: str, var: str, where: st
     table[key] = value
 
 
-def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[int | str, ...], str]:
-    """Apply SMSGW_* overrides in place; returns {loc: variable} for error messages."""
+def _entry(items: list, id_key: str, tail: str) -> tuple[int, str] | None:
+    """(index, key) of the entry of ``items`` whose name starts ``tail`` ("TELCEL_PORT" -> the
+    entry named telcel, "port"); the longest matching name wins."""
+    best: tuple[int, int, str] | None = None
+    for i, item in enumerate(items):
+        ident = item.get(id_key) if isinstance(item, dict) else None
+        if not isinstance(ident, str) or not ident:
+            continue
+        token = env_token(ident) + "_"
+        if tail.startswith(token) and len(tail) > len(token) and (best is None or len(token) > best[0]):
+            best = (len(token), i, tail[len(token) :].lower())
+    return None if best is None else (best[1], best[2])
+
+
+def _nested(section: str, table: dict[str, Any], rest: str) -> tuple[str, int, str] | None:
+    """(list, index, key) when ``rest`` (after SMSGW_<SECTION>_) names a key of one entry of a
+    list inside the table: SIMULATOR_CARRIERS_TELCEL_PORT -> ("carriers", 0, "port")."""
+    for list_key, id_key in _NESTED_LISTS.get(section, {}).items():
+        token = list_key.upper() + "_"
+        if not rest.startswith(token):
+            continue
+        if list_key not in table and section == "simulator":
+            from simulator.settings import default_carriers_table
+
+            table[list_key] = default_carriers_table()  # the defaults, so their keys can be overridden
+        items = table.get(list_key)
+        found = _entry(items, id_key, rest[len(token) :]) if isinstance(items, list) else None
+        if found is not None:
+            return list_key, *found
+    return None
+
+
+def _apply_env(
+    raw: dict[str, Any], env: Mapping[str, str], sections: Sequence[str] | None = None
+) -> dict[tuple[int | str, ...], str]:
+    """Apply SMSGW_* overrides in place (only those of ``sections`` when given); returns
+    {loc: variable} for error messages."""
     origins: dict[tuple[int | str, ...], str] = {}
+    tables = _TABLE_SECTIONS if sections is None else tuple(s for s in _TABLE_SECTIONS if s in sections)
+    lists = {k: v for k, v in _LIST_SECTIONS.items() if sections is None or k in sections}
     # longest section name first so SMSGW_CRM_CLIENTS_… never reads as a section "crm"
     for var in sorted(v for v in env if v.startswith(ENV_PREFIX)):
         rest = var[len(ENV_PREFIX) :]
-        for section in sorted(_TABLE_SECTIONS, key=len, reverse=True):
+        for section in sorted(tables, key=len, reverse=True):
             token = section.upper() + "_"
             if rest.startswith(token) and len(rest) > len(token):
-                key = rest[len(token) :].lower()
                 table = raw.setdefault(section, {})
                 if isinstance(table, dict):
-                    _set_scalar(table, key, env[var], var, section)
-                    origins[(section, key)] = var
+                    nested = _nested(section, table, rest[len(token) :])
+                    if nested is not None:
+                        list_key, i, key = nested
+                        _set_scalar(table[list_key][i], key, env[var], var, f"{section}.{list_key}[{i}]")
+                        origins[(section, list_key, i, key)] = var
+                    else:
+                        key = rest[len(token) :].lower()
+                        _set_scalar(table, key, env[var], var, section)
+                        origins[(section, key)] = var
                 break
         else:
-            for section, id_key in _LIST_SECTIONS.items():
+            for section, id_key in lists.items():
                 token = section.upper() + "_"
                 items = raw.get(section)
                 if not rest.startswith(token) or not isinstance(items, list):
                     continue
-                tail = rest[len(token) :]
-                for i, item in enumerate(items):
-                    ident = item.get(id_key) if isinstance(item, dict) else None
-                    if not isinstance(ident, str) or not ident:
-                        continue
-                    item_token = _env_token(ident) + "_"
-                    if tail.startswith(item_token) and len(tail) > len(item_token):
-                        key = tail[len(item_token) :].lower()
-                        _set_scalar(item, key, env[var], var, f"{section}[{i}]")
-                        origins[(section, i, key)] = var
+                found = _entry(items, id_key, rest[len(token) :])
+                if found is not None:
+                    i, key = found
+                    _set_scalar(items[i], key, env[var], var, f"{section}[{i}]")
+                    origins[(section, i, key)] = var
     return origins
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -581,7 +624,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """Read, override from the environment, validate. Raises ConfigError (one line)."""
     path = Path(path).expanduser() if path is not None else DEFAULT_CONFIG
     env = os.environ if env is None else env
-    raw = _read_toml(path)
+    raw = read_toml(path)
     if "source_path" in raw:
         raise ConfigError("source_path: unknown key")
     origins = _apply_env(raw, env)
@@ -591,3 +634,26 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         raise ConfigError(format_validation_error(e, origins=origins)) from None
     settings.source_path = path.resolve()
     return settings
+
+
+def load_simulator_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None):
+    """The SMSC simulator's settings alone, as a carrier would have them: the ``[simulator]``
+    table of ``path`` (no file: the simulator's own defaults) with ``SMSGW_SIMULATOR_*`` overrides
+    (``SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT``). The gateway's sections and secrets are not read.
+    Returns a ``simulator.settings.SimulatorSettings``; raises ConfigError (one line)."""
+    from simulator.settings import SimulatorSettings
+
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path).expanduser()
+        table = read_toml(path).get("simulator", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: simulator: expected a table ([simulator])")
+        raw["simulator"] = table
+    origins = _apply_env(raw, env, sections=("simulator",))
+    try:
+        return SimulatorSettings.model_validate(raw.get("simulator", {}))
+    except ValidationError as e:
+        within = {loc[1:]: var for loc, var in origins.items()}
+        raise ConfigError(format_validation_error(e, "simulator", within)) from None

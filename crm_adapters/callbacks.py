@@ -2,7 +2,9 @@
 
 A CRM client with a ``callback_url`` receives, for the messages of its case events, one POST per
 status change (``submitted``, ``delivered``, ``undeliverable``, ``rejected``, ``failed``,
-``expired``), plus ``appointment.confirmed`` / ``appointment.declined`` and
+``expired``, ``cancelled``), in order: each carries ``sequence`` (1, 2, … per message) and goes
+out only after the one before was accepted or given up. Besides: ``appointment.confirmed`` /
+``appointment.declined`` and
 ``broadcast.cancelled``. Each POST is signed like the CRM's own requests, from the gateway's side:
 ``X-Smsgw-Client: smsgw`` and ``X-Smsgw-Signature: t=<unix>,v1=<hex HMAC-SHA256(the client's
 secret, "<t>.<body>")>``; ``X-Smsgw-Delivery`` carries the callback's id (the same on every
@@ -230,7 +232,9 @@ class StatusCallbacks:
             return await self._post(item)
 
     async def run_once(self) -> int:
-        """Send every callback due now (in batches); returns how many were attempted."""
+        """Send every callback due now (in batches); returns how many were attempted. A message's
+        next status is claimed once the one before is accepted or given up, so a round that ended
+        some goes on to their successors."""
         total = 0
         while True:
             now = self.now()
@@ -241,7 +245,8 @@ class StatusCallbacks:
             outcomes = await asyncio.gather(*(self._limited(limit, d) for d in due))
             await self.db.run(store.record_outcomes, list(outcomes), self.now())
             total += len(due)
-            if len(due) < self.batch:
+            ended = {o.id for o in outcomes if o.status != store.PENDING}
+            if len(due) < self.batch and not any(d.message_id is not None and d.id in ended for d in due):
                 return total
 
     async def _run(self) -> None:

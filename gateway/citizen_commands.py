@@ -42,8 +42,10 @@ def _number(raw: str) -> str:
 
 def cmd_subscribers_import(args: argparse.Namespace) -> None:
     from gateway.cli import _check_schema, _fail
+    from gateway.domain.templates import languages_in
     from gateway.domain.zones import DEFAULT_ZONES_FILE, load_zones
     from gateway.importer import ImportReport, ProgressBar, import_subscribers
+    from gateway.notices import template_directory
     from gateway.store.db import make_engine
 
     settings = _settings(args.config)
@@ -66,6 +68,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> None:
             directory,
             chunk_rows=args.chunk,
             progress=None if args.quiet else ProgressBar(),
+            languages=languages_in(template_directory(settings)),
         )
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         _fail(f"import: {exc}")

@@ -1,4 +1,5 @@
-"""The ``smsgw`` command line (spec section 2)."""
+"""The ``smsgw`` command line: ``db upgrade``, ``serve``, ``simulator``, ``demo``, ``templates preview``,
+``subscribers import``, ``citizens export / forget``."""
 
 from __future__ import annotations
 
@@ -111,12 +112,17 @@ def _simulator_settings(settings: Settings):
 
 
 def cmd_simulator(args: argparse.Namespace) -> None:
+    """The simulator alone, like a carrier: its own settings, none of the gateway's secrets."""
+    from config.settings import load_simulator_settings
     from gateway.demo import simulator_ports
+    from gateway.logging import configure_logging
     from simulator.app import Simulator
 
-    settings = _load(args.config, DEMO_CONFIG)
-    _setup_logging(settings, "console")
-    sim_settings = _simulator_settings(settings)
+    try:
+        sim_settings = load_simulator_settings(args.config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    configure_logging("console", "info")
 
     async def main(stop: asyncio.Event) -> None:
         sim = Simulator(sim_settings)
@@ -131,14 +137,25 @@ def cmd_simulator(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from gateway.demo import banner, ensure_demo_operator
+    from config.settings import read_toml
+    from gateway.demo import banner, ensure_demo_operator, port_overrides
     from gateway.runtime import GatewayRuntime
     from gateway.store.migrate import upgrade
     from simulator.app import Simulator
 
     for key, value in DEMO_ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    settings = _load(args.config, DEMO_CONFIG)
+    path = Path(args.config) if args.config else DEMO_CONFIG
+    env = dict(os.environ)
+    if args.port_base is not None:
+        try:
+            env.update(port_overrides(read_toml(path), args.port_base))
+        except (ConfigError, ValueError) as exc:
+            _fail(str(exc))
+    try:
+        settings = load_settings(path, env=env)
+    except ConfigError as exc:
+        _fail(str(exc))
     _setup_logging(settings)
     sim_settings = _simulator_settings(settings)
     _check_templates(settings)
@@ -151,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         gateway = GatewayRuntime(settings)
         await gateway.start()
         await gateway.pool.wait_bound(5)
-        await gateway.notices.seed_demo()  # demo zones' subscribers (spec section 2)
+        await gateway.notices.seed_demo()  # a few subscribers in the demo's zones
         print(banner(settings, gateway, sim), flush=True)
         try:
             await stop.wait()
@@ -205,6 +222,12 @@ def cmd_templates_preview(args: argparse.Namespace) -> None:
     print(format_preview(reports, settings.templates.max_segments))
 
 
+def _port_base(text: str) -> int:
+    if not text.isdigit() or not 1024 <= int(text) <= 65000:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1024 to 65000, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsgw", description="SMS citizen-notification gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,8 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", metavar="PATH", help="TOML configuration file")
     up.set_defaults(func=cmd_db_upgrade)
     add("serve", cmd_serve, "run the gateway against the configured database and carriers")
-    add("simulator", cmd_simulator, "run the SMSC simulator alone")
-    add("demo", cmd_demo, "gateway + bundled simulator on SQLite, in one process")
+    simulator = add("simulator", cmd_simulator, "run the SMSC simulator alone")
+    simulator.description = (
+        "The SMSC simulator alone: the [simulator] table of --config (without it, the defaults: "
+        "telcel on 2775, movistar on 2776, smsgw/smsgw, HTTP on 8081); SMSGW_SIMULATOR_* overrides."
+    )
+    demo = add("demo", cmd_demo, "gateway + bundled simulator on SQLite, in one process")
+    demo.add_argument(
+        "--port-base",
+        metavar="N",
+        type=_port_base,
+        help="the gateway on port N, the simulator's HTTP on N+1, its carriers on N+2, N+3, …",
+    )
     templates = sub.add_parser("templates", help="message templates")
     templates_sub = templates.add_subparsers(dest="templates_command", required=True)
     preview = templates_sub.add_parser("preview", help="each template's example with encoding and parts")

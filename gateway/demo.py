@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 
+from config.settings import env_token, parse_listen
+
 # public demo values, like the demo CRM client's secret
 DEMO_OPERATOR = "operator"
 DEMO_OPERATOR_PASSWORD = "demo"
@@ -61,6 +63,44 @@ def ensure_demo_operator(database_url: str) -> bool:
         return db.transaction(create)
     finally:
         db.close()
+
+def _with_port(listen: object, default: str, port: int) -> str:
+    try:
+        host = parse_listen(listen)[0] if isinstance(listen, str) else parse_listen(default)[0]
+    except ValueError:  # the configuration's own check names the key
+        host = parse_listen(default)[0]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _names(tables: object) -> list[str]:
+    if not isinstance(tables, list):
+        return []
+    return [t["name"] for t in tables if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def port_overrides(raw: dict, base: int) -> dict[str, str]:
+    """``smsgw demo --port-base N`` as SMSGW_* overrides of the configuration ``raw``: the gateway
+    on N, the simulator's HTTP on N+1, its carriers on N+2, N+3… in their order, and the gateway's
+    carriers of the same names pointed at them."""
+    from simulator.settings import default_carriers_table
+
+    sim = raw.get("simulator") if isinstance(raw.get("simulator"), dict) else {}
+    carriers = sim.get("carriers") if isinstance(sim.get("carriers"), list) else default_carriers_table()
+    names = _names(carriers)
+    if base + 1 + len(names) > 65535:
+        raise ValueError(f"--port-base {base}: the last of its {len(names) + 2} ports would be above 65535")
+    gateway = raw.get("gateway") if isinstance(raw.get("gateway"), dict) else {}
+    env = {
+        "SMSGW_GATEWAY_LISTEN": _with_port(gateway.get("listen"), "127.0.0.1:8080", base),
+        "SMSGW_SIMULATOR_HTTP_LISTEN": _with_port(sim.get("http_listen"), "127.0.0.1:8081", base + 1),
+    }
+    gateway_carriers = set(_names(raw.get("carriers")))
+    for i, name in enumerate(names):
+        port = str(base + 2 + i)
+        env[f"SMSGW_SIMULATOR_CARRIERS_{env_token(name)}_PORT"] = port
+        if name in gateway_carriers:
+            env[f"SMSGW_CARRIERS_{env_token(name)}_PORT"] = port
+    return env
 
 
 def simulator_ports(simulator) -> str:

@@ -1,4 +1,4 @@
-"""``smsgw subscribers import FILE.csv``: subscribers in bulk (spec section 2).
+"""``smsgw subscribers import FILE.csv``: subscribers in bulk.
 
 Columns ``msisdn,topics,zones,language`` (a header row; topics and zones separated by ``;``). The
 same rules as the ALTA keyword: no topic = every topic, no zone = every zone, a zone is a colonia
@@ -22,7 +22,7 @@ import io
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,9 @@ from sqlalchemy.engine import Engine
 from gateway import clock
 from gateway.domain.catalog import TOPICS
 from gateway.domain.keywords import topic_word, zone_or_problem
+from gateway.domain.languages import parse_language
 from gateway.domain.phone import InvalidNumber, _national_digits, normalize_msisdn
+from gateway.domain.templates import DEFAULT_DIRECTORY, languages_in
 from gateway.domain.zones import ZoneDirectory
 from gateway.store import consent
 from gateway.store.db import insert_ignoring_conflicts
@@ -135,6 +137,8 @@ class ImportReport:
     good: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     opted_out: list[int] = field(default_factory=list)  # lines of numbers that opted out (skipped)
+    every_zone: list[int] = field(default_factory=list)  # lines of good rows without zones
+    rows_changed: int = 0  # good rows that added a citizen, a subscription or a language
     citizens_added: int = 0
     subscriptions_added: int = 0
     languages_changed: int = 0
@@ -156,19 +160,30 @@ class ImportReport:
             + (f", {len(self.opted_out):,} of opted-out numbers skipped" if self.opted_out else "")
         ]
         if self.changed:
+            already = self.good - self.rows_changed
             lines.append(
-                f"citizens added: {self.citizens_added:,}; "
+                f"{self.rows_changed:,} good {_row_word(self.rows_changed)} changed something"
+                + (f" ({already:,} already imported)" if already else "")
+                + f": citizens added: {self.citizens_added:,}; "
                 f"subscriptions added: {self.subscriptions_added:,}; "
                 f"languages changed: {self.languages_changed:,}; consent events: {self.consent_events:,}"
             )
+        elif self.rows == 0:
+            lines.append("nothing changed: the file has no data rows")
+        elif self.good == 0:
+            lines.append("nothing changed: no row could be imported")
         else:
             lines.append("nothing changed: every good row was already imported")
+        if self.every_zone:
+            count = len(self.every_zone)
+            lines.append(
+                f"warning: subscribed to every zone of the borough (no zones given) on {count:,} "
+                f"{_row_word(count)}: {_lines(self.every_zone)}"
+            )
         if self.opted_out:
-            shown = ", ".join(str(n) for n in self.opted_out[:20])
-            more = f" and {len(self.opted_out) - 20:,} more" if len(self.opted_out) > 20 else ""
             lines.append(
                 "opted-out numbers are not subscribed again (only the citizen can, by SMS): "
-                f"lines {shown}{more}"
+                f"{_lines(self.opted_out)}"
             )
         return "\n".join(lines)
 
@@ -177,6 +192,16 @@ class ImportReport:
         if len(self.bad) > limit:
             out.append(f"… and {len(self.bad) - limit:,} more bad rows")
         return "\n".join(out)
+
+
+def _row_word(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+def _lines(numbers: list[int], shown: int = 20) -> str:
+    """[4, 7, 9] -> "lines 4, 7, 9" (the first ``shown``, then how many more)."""
+    more = f" and {len(numbers) - shown:,} more" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(str(n) for n in numbers[:shown])}{more}"
 
 
 # --- reading and validating -------------------------------------------------------------------------
@@ -194,9 +219,11 @@ class _Row:
 
 
 class _Validator:
-    def __init__(self, directory: ZoneDirectory, zone_ids: dict[str, int]):
+    def __init__(self, directory: ZoneDirectory, zone_ids: dict[str, int], languages: Sequence[str]):
         self.directory = directory
         self.zone_ids = zone_ids
+        self.languages = list(languages)
+        self._languages: dict[str, tuple[str | None, str | None]] = {}  # as written -> (language, error)
         self._zones: dict[str, tuple[tuple[int, ...], tuple[str, ...]] | str] = {}
         self._topics: dict[str, tuple[str, ...] | str] = {}
 
@@ -238,15 +265,19 @@ class _Validator:
                 self._zones[text] = found
         return found
 
-    @staticmethod
-    def language(text: str) -> str | bool | None:
-        text = text.strip()
-        if not text:
-            return None
-        language = text[:2].lower()
-        if language in ("es", "en") and (len(text) == 2 or (len(text) == 5 and text[2] in "-_")):
-            return language
-        return False
+    def language(self, text: str) -> str | None:
+        """The row's language (None: keep the citizen's); raises ValueError naming the choices."""
+        found = self._languages.get(text)
+        if found is None:
+            try:
+                found = (parse_language(text, self.languages), None)
+            except ValueError as exc:
+                found = (None, f"language: {exc}")
+            self._languages[text] = found
+        language, error = found
+        if error is not None:
+            raise ValueError(error)
+        return language
 
 
 def _count_lines(path: Path) -> int:
@@ -299,9 +330,10 @@ def _rows(path: Path, validator: _Validator, report: ImportReport) -> Iterator[_
             if isinstance(zones, str):
                 report.bad.append((line, zones))
                 continue
-            language = validator.language(fields[i_language]) if i_language is not None else None
-            if language is False:
-                report.bad.append((line, f"language: expected es or en, got {fields[i_language].strip()!r}"))
+            try:
+                language = validator.language(fields[i_language]) if i_language is not None else None
+            except ValueError as exc:
+                report.bad.append((line, str(exc)))
                 continue
             yield _Row(
                 line,
@@ -404,11 +436,8 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
         for cid, msisdn, opted_out, language in _citizens_of(conn, new):
             known[msisdn] = (cid, opted_out, language)
             report.citizens_added += 1
-    changes = [
-        {"cid": known[n][0], "lang": lang}
-        for n, lang in language_of.items()
-        if lang and known[n][2] != lang and not known[n][1]
-    ]
+    relanguaged = [n for n, lang in language_of.items() if lang and known[n][2] != lang and not known[n][1]]
+    changes = [{"cid": known[n][0], "lang": language_of[n]} for n in relanguaged]
     if changes:
         c = citizens.c
         conn.execute(
@@ -439,12 +468,15 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
             found = encoded[value] = writer.json(list(value))
         return found
 
+    news = created | set(relanguaged)  # numbers whose first row here changes their citizen
     for r in rows:
         cid, opted_out, _ = known[r.msisdn]
         if opted_out:
             report.opted_out.append(r.line)
             continue
         report.good += 1
+        if r.zone_ids is None:
+            report.every_zone.append(r.line)
         added: dict[str, None] = {}
         for topic in r.topics:
             for zone_id in r.zone_ids or (None,):
@@ -453,6 +485,9 @@ def _apply_chunk(conn: Connection, rows: list[_Row], report: ImportReport, now: 
                     have.add(key)
                     inserts.append((cid, topic, zone_id, writer.now))
                     added[topic] = None
+        if added or r.msisdn in news:
+            news.discard(r.msisdn)  # a citizen or a language counts on the first row of the number
+            report.rows_changed += 1
         if added:
             zones = json(r.zone_names) if r.zone_ids else None
             ledger.append(
@@ -477,8 +512,10 @@ def import_subscribers(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     now: datetime | None = None,
+    languages: Sequence[str] | None = None,
 ) -> ImportReport:
     """Import ``path`` into the database of ``engine``; one transaction per chunk of rows.
+    ``languages``: those with templates (default: the bundled templates').
     Raises ValueError for a file that cannot be imported at all (no header, unknown columns)."""
     started = time.perf_counter()
     path = Path(path)
@@ -487,7 +524,7 @@ def import_subscribers(
     total = max(_count_lines(path) - 1, 0)
     with engine.begin() as conn:
         zone_ids = sync_zones(conn, directory, now)
-    validator = _Validator(directory, zone_ids)
+    validator = _Validator(directory, zone_ids, languages or languages_in(DEFAULT_DIRECTORY))
     if progress:
         progress(0, total)
     for chunk in _chunks(_rows(path, validator, report), chunk_rows):

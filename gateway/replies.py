@@ -1,4 +1,4 @@
-"""Citizens' SMS to the short code: what each keyword does, and the reply (spec section 4, issue 6).
+"""Citizens' SMS to the short code: what each keyword does, and the reply (docs/keywords.md).
 
 Every citizen's message (MO), reassembled and decoded by gateway/inbound.py, arrives at
 :meth:`CitizenInbox.handle`. The keyword is parsed (gateway/domain/keywords.py) and the zones are
@@ -10,8 +10,10 @@ handler raises and the SMSC sends the MO again; nothing was half-applied.
 Decisions (where the issue is silent):
 
 - **Resends.** An SMSC resends an MO whose deliver_sm_resp it did not get, also after we committed.
-  The same text from the same number within ``[replies] duplicate_window_seconds`` (120 s) is
-  stored as ``duplicate`` and does nothing else (deliver_sm carries no id of its own).
+  The same text as that number's latest message, again within ``[replies]
+  duplicate_window_seconds`` (120 s), is stored as ``duplicate`` and does nothing else
+  (deliver_sm carries no id of its own). Any other message between makes it a new one: ALTA,
+  BAJA, ALTA within a minute subscribes again.
 - **Replies** are ordinary outbox messages at HIGH priority, with the HIGH validity, sent at once
   even in quiet hours (a citizen who just wrote expects the answer), in the keyword's language
   (START / STOP / HELP / YES / STATUS: English; ALTA, BAJA, ...: Spanish; INFO, NO and anything
@@ -90,6 +92,7 @@ _ROMAN = ("", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
 _OR = {"es": "o", "en": "or"}
 _ALL_WORD = {"es": "TODO", "en": "ALL"}
 QUESTION_MAX = 110  # characters of the choices in an "which colonia?" reply
+SUGGESTION_MAX = 80  # characters of the names offered for a misspelt colonia
 
 
 # --- outcomes (mobile_messages.outcome) -------------------------------------------------------------
@@ -201,7 +204,10 @@ class CitizenInbox:
                         problems.append(f"{language}/{name}.txt: missing (Spanish is the fallback language)")
                     continue
                 try:
-                    worst = self._render(name, language, self._worst_context(name, language))
+                    worst = max(
+                        (self._render(name, language, c) for c in self._worst_contexts(name, language)),
+                        key=lambda t: (t.segments, len(t.body)),
+                    )
                 except Exception as exc:
                     problems.append(f"{language}/{name}.txt: does not render: {type(exc).__name__}: {exc}")
                     continue
@@ -216,7 +222,15 @@ class CitizenInbox:
             raise TemplateTooLong("; ".join(problems))
         return out
 
-    def _worst_context(self, name: str, language: str) -> dict:
+    def _worst_contexts(self, name: str, language: str) -> list[dict]:
+        """The longest values accepted; for a template with optional parts, also without them."""
+        worst = self._worst_context(language)
+        if name == "reply.unknown_zone":
+            suggested = {"suggestion": "S" * SUGGESTION_MAX, "example": "SUSCRIBIR EMERGENCIA " + "X" * 50}
+            return [{**worst, **suggested}, worst]
+        return [worst]
+
+    def _worst_context(self, language: str) -> dict:
         base = worst_case_context(self.composer, "appointment.scheduled", language)
         return {
             "folio": base["folio"],
@@ -235,6 +249,7 @@ class CitizenInbox:
             "example": "SUSCRIBIR EMERGENCIA " + "X" * 30 + " 10",
             "zone": "Z" * 60,
             "keyword": "SUSCRIBIR",
+            "suggestion": None,
         }
 
     def _render(self, name: str, language: str, context: dict) -> ComposedText:
@@ -299,22 +314,24 @@ class CitizenInbox:
         return self._store(conn, mo, citizen, plan, now, language, suppressed)
 
     def _duplicate(self, conn: Connection, mo: Incoming) -> bool:
+        """A resend: the same text as this number's latest message (resends of it aside), again
+        within the window; any other message between makes it a new one."""
         window = self.settings.duplicate_window_seconds
         if window <= 0:
             return False
         m = mobile_messages.c
-        found = conn.execute(
-            select(m.id)
+        latest = conn.execute(
+            select(m.text)
             .where(
                 m.msisdn == mo.msisdn,
                 m.received_at >= mo.received_at - timedelta(seconds=window),
                 m.received_at <= mo.received_at,
                 m.outcome != DUPLICATE,
-                m.text == mo.text,
             )
+            .order_by(m.received_at.desc(), m.id.desc())
             .limit(1)
         ).first()
-        return found is not None
+        return latest is not None and latest.text == mo.text
 
     def _suppressed(
         self, conn: Connection, mo: Incoming, citizen: consent.Citizen, plan: _Plan
@@ -464,12 +481,15 @@ class CitizenInbox:
         keyword = request.keyword or "ALTA"
         if resolution.unknown:
             understood["unknown"] = list(resolution.unknown)
-            return _Plan(
-                UNKNOWN_ZONE,
-                understood,
-                "reply.unknown_zone",
-                {"zone": resolution.unknown[0], "keyword": keyword},
-            )
+            context = {"zone": resolution.unknown[0], "keyword": keyword, "suggestion": None, "example": None}
+            near = self.policy.zones.suggest(resolution.unknown[0], limit=3)
+            if near:
+                understood["suggested"] = near
+                words = [keyword, *([_ALL_WORD.get(language, "TODO")] if request.topic == "*" else [])]
+                words += [request.topic] if request.topic not in (None, "*") else []
+                context["suggestion"] = _choices(near, language)
+                context["example"] = " ".join([*words, fold(near[0])])
+            return _Plan(UNKNOWN_ZONE, understood, "reply.unknown_zone", context)
         if resolution.ambiguous:
             written, choices = resolution.ambiguous[0]
             understood["choices"] = [z.name for z in choices]
@@ -621,6 +641,13 @@ class CitizenInbox:
         if confirmed:
             return _Plan(CONFIRMED, understood, "reply.confirmed", context, callbacks=len(calls))
         return _Plan(DECLINED, understood, "reply.declined", context, callbacks=len(calls))
+
+
+def _choices(names: list[str], language: str) -> str:
+    """["Tacuba", "Tacubaya"] -> "Tacuba o Tacubaya" (clipped for a reply)."""
+    word = _OR.get(language, "o")
+    joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
+    return clip(joined, SUGGESTION_MAX)
 
 
 def _zone_ids(conn: Connection, policy: NoticePolicy, zones: list[Zone]) -> list[int]:

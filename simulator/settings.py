@@ -295,3 +295,8 @@ def load_settings(raw: dict | None) -> SimulatorSettings:
 
 # Statuses the faults may use by name in the API (documentation aid).
 STATUS_NAMES = {s.name: int(s) for s in Status}
+
+
+def default_carriers_table() -> list[dict]:
+    """The default carriers as ``[[simulator.carriers]]`` tables, for overriding their keys."""
+    return [c.model_dump(exclude_defaults=True) for c in _default_carriers()]

@@ -1,4 +1,5 @@
-"""Broadcasts: their progress, and an operator's cancel (queued messages become cancelled)."""
+"""Broadcasts: their progress, and an operator's cancel (queued and held messages become cancelled;
+a finished broadcast, whose messages have all left or ended, answers 409)."""
 
 from __future__ import annotations
 
@@ -76,7 +77,10 @@ async def cancel_broadcast(request: web.Request) -> web.Response:
     client_id = await authenticate(request, await read_body(request, 4096))
     ctx = request.app[CONTEXT]
     broadcast_id = _broadcast_id(request)
-    result = await ctx.db.run(_cancel, broadcast_id, client_id, clock.utcnow(), ctx.callback_targets)
+    try:
+        result = await ctx.db.run(_cancel, broadcast_id, client_id, clock.utcnow(), ctx.callback_targets)
+    except broadcasts.NotCancellable as exc:
+        raise Problem(409, "Cannot cancel", str(exc), [("id", str(exc))], slug="not-cancellable") from None
     if result is None:
         raise Problem(404, "Not found", f"no broadcast {broadcast_id}")
     log.info("broadcast cancelled", client=client_id, broadcast_id=broadcast_id, messages=result["cancelled"])

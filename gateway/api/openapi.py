@@ -76,7 +76,7 @@ SCHEMAS: dict[str, dict] = {
     "CaseEvent": {
         "type": "object",
         "description": (
-            "A CRM event (spec section 3). `id`, `type` and what the type needs are required: "
+            "A CRM event. `id`, `type` and what the type needs are required: "
             + "; ".join(f"{k.type}: {', '.join(k.required)}" for k in EVENT_KINDS.values())
             + ". Broadcast types need `area.zones` (colonia names or postal codes of the catalogue) "
             "except emergency.alert, which without zones goes to every zone."
@@ -159,6 +159,18 @@ SCHEMAS: dict[str, dict] = {
                 "type": "string",
                 "enum": ["queued", "held", "done"],
                 "description": "broadcasts only",
+            },
+            "skipped": {
+                "type": "array",
+                "description": "case events only, when someone gets no message: who (masked) and why",
+                "items": {
+                    "type": "object",
+                    "required": ["msisdn", "reason"],
+                    "properties": {
+                        "msisdn": {"type": "string", "examples": ["+52******5678"]},
+                        "reason": {"type": "string", "enum": ["opted_out"]},
+                    },
+                },
             },
         },
     },
@@ -407,11 +419,16 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("post", "/api/v1/broadcasts/{id}/cancel"): {
         "operationId": "cancelBroadcast",
         "summary": "Cancel a broadcast: its queued and held messages become cancelled",
-        "description": "Stops the fan-out; messages already handed to a carrier go on. Empty body, signed.",
+        "description": (
+            "Stops the fan-out; messages already handed to a carrier go on. Empty body, signed. "
+            "Only an unfinished broadcast (still fanning out, or with queued or held messages) can "
+            "be cancelled: a finished or already cancelled one answers 409 and nothing changes."
+        ),
         "security": SIGNED,
         "parameters": [_ID_PARAM],
         "responses": {
             "200": _json(_ref("CancelResult"), "Cancelled"),
+            "409": _problem("The broadcast is finished or already cancelled; nothing changed"),
             **_errors("401", "404", "413", "500"),
         },
     },

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, update
 from gateway import clock
 from gateway.domain.catalog import TOPICS
 from gateway.domain.keywords import zone_or_problem
+from gateway.domain.languages import parse_language
 from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.domain.zones import Zone, ZoneDirectory
 from gateway.store import consent
@@ -87,15 +88,11 @@ def resolve_api_zones(directory: ZoneDirectory, value: object, path: str = "zone
     return list(found.values())
 
 
-def _language(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value[:2].isalpha():
-        raise _invalid([("language", "expected es or en")])
-    language = value[:2].lower()
-    if language not in ("es", "en") or (len(value) > 2 and value[2] not in "-_"):
-        raise _invalid([("language", f"expected es or en, got {value!r}")])
-    return language
+def _language(value: object, available: list[str]) -> str | None:
+    try:
+        return parse_language(value, available)
+    except ValueError as exc:
+        raise _invalid([("language", str(exc))]) from None
 
 
 def _view(conn: Connection, msisdn: str) -> dict:
@@ -158,7 +155,7 @@ async def post_subscription(request: web.Request) -> web.Response:
     topic = _topic(data.get("topic"))
     directory = ctx.policy.zones
     zones = resolve_api_zones(directory, data.get("zones"))
-    language = _language(data.get("language"))
+    language = _language(data.get("language"), ctx.policy.languages)
     explicit = data.get("consent")
     if explicit not in (None, "explicit"):
         raise _invalid(
@@ -337,7 +334,10 @@ SCHEMAS: dict[str, dict] = {
                     "with the choices."
                 ),
             },
-            "language": {"type": "string", "description": "es or en (es-MX is es)"},
+            "language": {
+                "type": "string",
+                "description": "a language with templates: es or en (es-MX is es); else 422",
+            },
             "consent": {
                 "const": "explicit",
                 "description": "required to subscribe a citizen who opted out: the citizen asked for it",

@@ -1,4 +1,4 @@
-"""What each event type needs, who it goes to and how urgent it is (spec section 3's table)."""
+"""What each event type needs, who it goes to and how urgent it is (the table of docs/api.md)."""
 
 from __future__ import annotations
 

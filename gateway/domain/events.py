@@ -1,4 +1,4 @@
-"""The canonical case event (spec section 3) and its validation.
+"""The canonical case event (docs/api.md) and its validation.
 
 Every inbound channel (webhook, Open311 poller, file import) produces an :class:`Event`. Validation
 errors carry the dotted path of the field at fault ("citizen.msisdn").
@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .languages import primary_subtag
 from .phone import InvalidNumber, normalize_msisdn
 
 
@@ -28,13 +29,13 @@ class _Model(BaseModel):
 class Citizen(_Model):
     msisdn: str
     name: str | None = Field(default=None, max_length=120)
-    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}([-_][A-Za-z]{2})?$")
+    language: str | None = Field(default=None, max_length=35)
 
     @field_validator("language")
     @classmethod
     def _primary_subtag(cls, value: str | None) -> str | None:
-        """'es-MX' -> 'es'; a language without templates falls back to Spanish when rendered."""
-        return value[:2].lower() if value else None
+        """'es-MX' -> 'es'; NoticePolicy.prepare refuses a language without templates."""
+        return primary_subtag(value) if value else None
 
     @field_validator("msisdn", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""What a citizen's SMS to the short code asks for (spec section 4).
+"""What a citizen's SMS to the short code asks for (docs/keywords.md).
 
 Pure parsing: case, accents, punctuation and extra spaces are ignored; the first word is the
 keyword. Acting on the request (subscriptions, replies, confirmations) happens elsewhere.
@@ -253,7 +253,9 @@ def zone_or_problem(directory: ZoneDirectory, text: str) -> list[Zone] | str:
         return "empty zone"
     resolution = resolve_zones(directory, [text])
     if resolution.unknown:
-        return f"unknown colonia or postal code {resolution.unknown[0]!r} in the zone catalogue"
+        near = directory.suggest(resolution.unknown[0])
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        return f"unknown colonia or postal code {resolution.unknown[0]!r} in the zone catalogue{hint}"
     if resolution.ambiguous:
         written, choices = resolution.ambiguous[0]
         names = ", ".join(f"{z.name} ({z.cp})" for z in choices[:8])

@@ -16,6 +16,7 @@ from typing import Literal
 from .catalog import EVENT_KINDS, EventKind
 from .composer import REMINDER_TEMPLATE, ComposedText, Composer
 from .events import Event, EventInvalid
+from .languages import parse_language
 from .status import Priority
 from .templates import FALLBACK_LANGUAGE
 from .timing import QuietHours, Timing, ValidityPolicy, plan_timing, to_naive_utc
@@ -81,6 +82,11 @@ class NoticePolicy:
             at = event.case.appointment.at
             if to_naive_utc(at) <= now:
                 errors.append(("case.appointment.at", "is in the past: an appointment must be in the future"))
+        if event.citizen and event.citizen.language:
+            try:
+                parse_language(event.citizen.language, self.languages)
+            except ValueError as exc:
+                errors.append(("citizen.language", str(exc)))
         prepared = Prepared(client_id, event, payload, kind, priority, FALLBACK_LANGUAGE)
         if kind.audience == "subscribers":
             texts = event.area.zones if event.area else []

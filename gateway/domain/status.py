@@ -1,4 +1,4 @@
-"""Message statuses and priorities (spec section 5)."""
+"""Message statuses and priorities (docs/api.md)."""
 
 from enum import IntEnum, StrEnum
 

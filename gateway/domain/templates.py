@@ -37,6 +37,12 @@ def clip(value: object, limit: int) -> str:
     return cut.rstrip(" ,.;:-") + "..."
 
 
+def languages_in(directory: Path) -> list[str]:
+    """The languages with a template folder in ``directory``, Spanish first."""
+    found = sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(found, key=lambda lang: lang != FALLBACK_LANGUAGE)
+
+
 class TemplateRenderer:
     def __init__(self, tz: ZoneInfo, short_code: str, directory: Path = DEFAULT_DIRECTORY):
         self.tz = tz
@@ -44,6 +50,7 @@ class TemplateRenderer:
         self.directory = directory
         self._envs: dict[str, SandboxedEnvironment] = {}
         self._templates: dict[tuple[str, str], tuple] = {}  # (name, language) -> (template, its language)
+        self._languages: list[str] | None = None
 
     def _env(self, language: str) -> SandboxedEnvironment:
         """One environment per language, so date filters speak it (and renders stay thread-safe)."""
@@ -89,9 +96,10 @@ class TemplateRenderer:
         return _SPACES.sub(" ", text).strip()
 
     def languages(self) -> list[str]:
-        """Languages with a template folder, Spanish first."""
-        found = sorted(p.name for p in self.directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return sorted(found, key=lambda lang: lang != FALLBACK_LANGUAGE)
+        """Languages with a template folder, Spanish first (read once, like the templates)."""
+        if self._languages is None:
+            self._languages = languages_in(self.directory)
+        return list(self._languages)
 
     def has(self, name: str, language: str) -> bool:
         return (self.directory / language / f"{name}.txt").is_file()

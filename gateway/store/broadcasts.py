@@ -41,6 +41,7 @@ from .models import broadcasts, citizens, events, message_status_history, messag
 
 PENDING, RUNNING, DONE, CANCELLED, EXPIRED = "pending", "running", "done", "cancelled", "expired"
 UNFINISHED = (PENDING, RUNNING)
+_WAITING = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)  # messages not handed to a link yet
 
 
 def _audience(topic: str, zone_ids: Sequence[int] | None, scope: str):
@@ -250,12 +251,35 @@ def get(conn: Connection, broadcast_id: int) -> dict | None:
     return {**row, "messages": counts, "zone_names": names}
 
 
+class NotCancellable(ValueError):
+    """The broadcast is finished (or already cancelled): a cancel would change nothing."""
+
+
 def cancel(conn: Connection, broadcast_id: int, now: datetime) -> dict | None:
-    """Stop the fan-out and cancel every message not yet handed to a link; returns the counts."""
+    """Stop the fan-out and cancel every message not yet handed to a link; returns the counts.
+
+    Only an unfinished broadcast can be cancelled: one still fanning out (pending, running) or
+    with messages still waiting (queued, held). One whose messages have all left or ended, or that
+    was cancelled already, raises NotCancellable and nothing changes."""
     b = broadcasts.c
-    row = conn.execute(select(b.id, b.status, b.client_id, b.event_id).where(b.id == broadcast_id)).first()
+    query = select(b.id, b.status, b.client_id, b.event_id).where(b.id == broadcast_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # waits for a fan-out chunk in progress
+    row = conn.execute(query).first()
     if row is None:
         return None
+    if row.status == CANCELLED:
+        raise NotCancellable(f"broadcast {broadcast_id} is already cancelled")
+    if row.status not in UNFINISHED:
+        m = messages.c
+        waiting = conn.execute(
+            select(m.id).where(m.broadcast_id == broadcast_id, m.status.in_(_WAITING)).limit(1)
+        ).first()
+        if waiting is None:
+            raise NotCancellable(
+                f"broadcast {broadcast_id} is finished ({row.status}): every message was already "
+                "handed to a carrier or ended; nothing is left to cancel"
+            )
     conn.execute(
         update(broadcasts)
         .where(b.id == broadcast_id)

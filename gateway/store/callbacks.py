@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, not_, or_, select, update
 
 from gateway.domain.phone import mask_msisdn
 
@@ -29,22 +29,48 @@ def iso(moment: datetime | None) -> str | None:
     return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
+def _next_sequences(conn: Connection, message_ids: Iterable[int]) -> dict[int, int]:
+    """The sequence number the next callback of each message gets (1 for its first)."""
+    ids = sorted(set(message_ids))
+    found: dict[int, int] = dict.fromkeys(ids, 1)
+    c = callbacks.c
+    for i in range(0, len(ids), _CHUNK):
+        rows = conn.execute(
+            select(c.message_id, func.max(c.sequence))
+            .where(c.message_id.in_(ids[i : i + _CHUNK]))
+            .group_by(c.message_id)
+        )
+        found.update((mid, (top or 0) + 1) for mid, top in rows)
+    return found
+
+
 def enqueue(
     conn: Connection,
     rows: Sequence[tuple[str, str, str, int | None, dict]],
     now: datetime,
 ) -> int:
-    """Queue (client_id, url, kind, message_id, payload) callbacks, due at once."""
+    """Queue (client_id, url, kind, message_id, payload) callbacks, due at once.
+
+    The callbacks of one message are numbered 1, 2, … in the order they are queued (here, then
+    the row order): the number is the payload's ``sequence``, and a callback is sent only once
+    every earlier one of its message has been accepted or given up (:func:`claim_due`)."""
     if not rows:
         return 0
-    conn.execute(
-        insert(callbacks),
-        [
+    sequences = _next_sequences(conn, (mid for _, _, _, mid, _ in rows if mid is not None))
+    values = []
+    for client_id, url, kind, message_id, payload in rows:
+        sequence = None
+        if message_id is not None:
+            sequence = sequences[message_id]
+            sequences[message_id] += 1
+            payload = {**payload, "sequence": sequence}
+        values.append(
             {
                 "client_id": client_id,
                 "url": url,
                 "kind": kind,
                 "message_id": message_id,
+                "sequence": sequence,
                 "payload": payload,
                 "status": PENDING,
                 "attempts": 0,
@@ -52,9 +78,8 @@ def enqueue(
                 "created_at": now,
                 "updated_at": now,
             }
-            for client_id, url, kind, message_id, payload in rows
-        ],
-    )
+        )
+    conn.execute(insert(callbacks), values)
     return len(rows)
 
 
@@ -114,17 +139,34 @@ class DueCallback:
     kind: str
     payload: dict
     attempts: int
+    message_id: int | None = None
 
 
 def claim_due(conn: Connection, limit: int, now: datetime, lease_seconds: float = 60) -> list[DueCallback]:
-    """Lease up to ``limit`` callbacks that are due, oldest first."""
+    """Lease up to ``limit`` callbacks that are due, oldest first.
+
+    A callback of a message is due only when no earlier one of the same message is still pending
+    (waiting for its retry, or in flight): one message's statuses reach the CRM in order, each
+    after the one before was accepted (2xx) or given up."""
     c = callbacks.c
+    earlier = callbacks.alias("earlier")
+    e = earlier.c
+    waiting_before = (
+        select(e.id)
+        .where(
+            e.message_id == c.message_id,
+            e.status == PENDING,
+            or_(e.sequence < c.sequence, and_(e.sequence == c.sequence, e.id < c.id)),
+        )
+        .exists()
+    )
     due = (
         select(c.id)
         .where(
             c.status == PENDING,
             c.next_attempt_at <= now,
             or_(c.lease_until.is_(None), c.lease_until < now),
+            or_(c.message_id.is_(None), not_(waiting_before)),
         )
         .order_by(c.next_attempt_at, c.id)
         .limit(limit)
@@ -135,7 +177,7 @@ def claim_due(conn: Connection, limit: int, now: datetime, lease_seconds: float 
         update(callbacks)
         .where(c.id.in_(due.scalar_subquery()))
         .values(lease_until=now + timedelta(seconds=lease_seconds))
-        .returning(c.id, c.client_id, c.url, c.kind, c.payload, c.attempts)
+        .returning(c.id, c.client_id, c.url, c.kind, c.payload, c.attempts, c.message_id)
     )
     found = [DueCallback(*row) for row in rows]
     found.sort(key=lambda d: d.id)
@@ -152,8 +194,25 @@ class Outcome:
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Store each attempt's outcome. A callback retried later holds its message's later ones back
+    until then too (they could not go before it anyway), so the claim does not walk past them."""
     if not outcomes:
         return
+    retried = [o for o in outcomes if o.status == PENDING and o.next_attempt_at is not None]
+    if retried:
+        c, head = callbacks.c, callbacks.alias("head")
+        message_of_head = select(head.c.message_id).where(head.c.id == bindparam("cid")).scalar_subquery()
+        conn.execute(
+            update(callbacks)
+            .where(
+                c.message_id == message_of_head,
+                c.status == PENDING,
+                c.id != bindparam("cid"),
+                c.next_attempt_at < bindparam("next_at"),
+            )
+            .values(next_attempt_at=bindparam("next_at"), updated_at=now),
+            [{"cid": o.id, "next_at": o.next_attempt_at} for o in retried],
+        )
     conn.execute(
         update(callbacks)
         .where(callbacks.c.id == bindparam("cid"))
@@ -181,8 +240,6 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], now: datetime
 
 
 def pending_count(conn: Connection) -> int:
-    from sqlalchemy import func
-
     return conn.execute(
         select(func.count()).select_from(callbacks).where(callbacks.c.status == PENDING)
     ).scalar_one()

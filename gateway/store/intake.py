@@ -2,7 +2,9 @@
 
 Idempotent on (client, event id): a repeated post, also a concurrent one, finds the first row
 (INSERT … ON CONFLICT DO NOTHING waits for a concurrent inserter on PostgreSQL) and answers with
-the response stored by the first.
+the response stored by the first. A case event whose citizen opted out is accepted and recorded
+with no message; its answer says so: ``"skipped": [{"msisdn": "+52******5678", "reason":
+"opted_out"}]`` (the number masked).
 
 Requests arriving together are accepted together (:class:`IntakeBatcher`): while one batch is in
 the database thread the next ones gather, and a batch costs a handful of statements (executemany
@@ -23,6 +25,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from gateway.domain.composer import Composer
 from gateway.domain.events import Event
 from gateway.domain.notices import NoticePolicy, Prepared
+from gateway.domain.phone import mask_msisdn
 from gateway.domain.timing import to_naive_utc
 
 from . import appointments, broadcasts, outbox
@@ -31,6 +34,8 @@ from .models import cases, citizens, events, subscriptions
 from .zones import sync_zones
 
 log = structlog.get_logger("store")
+
+SKIPPED_OPTED_OUT = "opted_out"  # a case event's citizen who opted out: no message, said in "skipped"
 
 
 @dataclass(slots=True)
@@ -257,6 +262,7 @@ def _accept_case_events(
     )
     # texts and timing; appointments and their reminders
     rows, owners, reminder_ops = [], [], {}
+    skipped: dict[tuple[str, str], list[dict]] = {}  # who an event does not reach, and why
     enrolled: set[int] = set()
     for p in items:
         event, person = p.event, people[p.event.citizen.msisdn]
@@ -287,6 +293,8 @@ def _accept_case_events(
                     context_override = {"appointment_at": previous["at"], "place": previous["place"]}
                     useless_after = previous["at"] if previous["at"] > now else None
         if person.opted_out:
+            who = {"msisdn": mask_msisdn(event.citizen.msisdn), "reason": SKIPPED_OPTED_OUT}
+            skipped.setdefault(p.key, []).append(who)
             continue
         if context_override:
             context = {**policy.composer.context(event, now), **context_override}
@@ -325,6 +333,8 @@ def _accept_case_events(
     for p in items:
         message_ids = by_event.get(p.key, [])
         response = {"event_id": p.event.id, "message_ids": message_ids, "recipients": len(message_ids)}
+        if p.key in skipped:
+            response["skipped"] = skipped[p.key]
         results[p.key] = Accepted(response, True, reminder_ops.get(p.key, []))
 
 

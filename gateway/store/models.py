@@ -238,6 +238,11 @@ callbacks = Table(
     Column("url", String(500), nullable=False),
     Column("kind", String(40), nullable=False, comment="message.status, appointment.confirmed, …"),
     Column("message_id", Integer),
+    Column(
+        "sequence",
+        Integer,
+        comment="1, 2, … per message, in the order its changes happened; null without a message",
+    ),
     Column("payload", JSON, nullable=False),
     Column("status", String(16), nullable=False, comment="pending, sent, failed"),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
@@ -247,7 +252,8 @@ callbacks = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
-    Index("ix_callbacks_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_callbacks_status_next_attempt_at_id", "status", "next_attempt_at", "id"),
+    Index("ix_callbacks_message_id_sequence_status", "message_id", "sequence", "status"),
 )
 
 # APScheduler 3's SQLAlchemyJobStore table (appointment reminders), owned by our migrations so it

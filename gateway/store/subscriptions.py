@@ -1,7 +1,7 @@
 """Who wants which alerts where: (citizen, topic, zone) rows; a NULL zone means every zone.
 
 The store API the SMS keywords (ALTA / BAJA), the subscriptions endpoints and the CSV import use.
-Topics are AGUA, VIAL, EMERGENCIA and AVISOS (spec section 4).
+Topics are AGUA, VIAL, EMERGENCIA and AVISOS (docs/keywords.md).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def has_subscriptions(conn: Connection, citizen_id: int) -> bool:
 
 
 def seed_demo(conn: Connection, directory, now: datetime) -> int:
-    """The demo's few subscribers in demo zones (spec section 2); idempotent."""
+    """The demo's few subscribers in demo zones; idempotent."""
     from .zones import ids_of
 
     added = 0

@@ -1,4 +1,4 @@
-"""The real aiohttp app over HTTP, on SQLite and PostgreSQL (spec sections 3 and 5)."""
+"""The real aiohttp app over HTTP, on SQLite and PostgreSQL: events, signatures, messages."""
 
 from __future__ import annotations
 
@@ -213,7 +213,14 @@ async def test_opted_out_citizen_gets_no_message_but_the_event_is_recorded(api):
         conn.execute(update(citizens).values(opted_out=True))
     response = await api.post({**EVENT, "id": "cesac-000124"})
     assert response.status == 202
-    assert await response.json() == {"event_id": "cesac-000124", "message_ids": [], "recipients": 0}
+    assert await response.json() == {
+        "event_id": "cesac-000124",
+        "message_ids": [],
+        "recipients": 0,
+        "skipped": [{"msisdn": "+52******5678", "reason": "opted_out"}],
+    }
+    again = await api.post({**EVENT, "id": "cesac-000124"})  # the repeat answers the same
+    assert (await again.json())["skipped"] == [{"msisdn": "+52******5678", "reason": "opted_out"}]
     assert api.counts() == {"events": 2, "messages": 1, "citizens": 1, "cases": 1}
     assert api.queued_calls == [1]
 
@@ -289,6 +296,30 @@ async def test_several_invalid_fields_are_all_listed(api):
     body = await _problem(await api.post(event), 422)
     assert {p["name"] for p in body["invalid_params"]} == {"occurred_at", "case.folio"}
     assert api.counts() == NOTHING
+
+
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("fr", "expected es or en (the languages with templates), got 'fr'"),
+        ("pt-BR", "expected es or en (the languages with templates), got 'pt'"),
+        ("español", "expected a language such as es or es-MX, got 'español'"),
+    ],
+)
+async def test_a_language_without_templates_is_422_naming_it_and_nothing_is_written(api, language, reason):
+    event = {**EVENT, "citizen": {**EVENT["citizen"], "language": language}}
+    body = await _problem(await api.post(event), 422)
+    assert body["invalid_params"] == [{"name": "citizen.language", "reason": reason}]
+    assert api.counts() == NOTHING
+
+
+async def test_a_language_tag_with_a_region_is_its_language(api):
+    event = {**EVENT, "citizen": {**EVENT["citizen"], "language": "EN-us"}}
+    assert (await api.post(event)).status == 202
+    (message,) = api.messages()
+    assert message["language"] == "en" and message["body"].startswith("Report MH-2026-004512 received on")
+    with api.db.engine.connect() as conn:
+        assert conn.execute(select(citizens.c.language)).scalar_one() == "en"
 
 
 async def test_unsupported_type_is_422_on_type(api):

@@ -163,6 +163,17 @@ async def test_a_broadcast_to_an_unknown_zone_is_refused_and_writes_nothing(api)
     assert api.count(events) == 0 and api.count(broadcasts) == 0
 
 
+async def test_misspelt_zones_are_refused_with_suggestions(api):
+    response = await api.post("/api/v1/events", water(zones=["Polancoo", "Anzurez", "Granad"]))
+    body = await api.json(response, 422)
+    assert [(p["name"], p["reason"].rsplit("; ", 1)[1]) for p in body["invalid_params"]] == [
+        ("area.zones[0]", "did you mean Polanco?"),
+        ("area.zones[1]", "did you mean Anzures?"),
+        ("area.zones[2]", "did you mean Granada?"),
+    ]
+    assert api.count(events) == 0 and api.count(broadcasts) == 0
+
+
 async def test_a_repost_answers_as_the_first_even_when_it_would_no_longer_pass(api, monkeypatch):
     first = await api.json(await api.post("/api/v1/events", water()), 202)
     later = clock.utcnow() + timedelta(days=3650)  # the cut is over by then
@@ -186,6 +197,39 @@ async def test_cancel_a_broadcast(api):
     assert row["kind"] == "broadcast.cancelled" and row["payload"]["cancelled"] == 5
     assert (await api.post("/api/v1/broadcasts/999/cancel")).status == 404
     assert (await api.post("/api/v1/broadcasts/abc/cancel")).status == 404
+
+
+async def test_a_finished_broadcast_cannot_be_cancelled_and_nothing_changes(api):
+    for n in range(3):
+        api.subscribe(f"+52551112000{n}", "AGUA", ["Anzures"])
+    broadcast_id = (await api.json(await api.post("/api/v1/events", water()), 202))["broadcast_id"]
+    await api.fanout.run_until_idle()
+    with api.ctx.db.engine.begin() as conn:  # every message has left and ended
+        conn.execute(update(messages).values(status="delivered"))
+    before = await api.json(await api.get(f"/api/v1/broadcasts/{broadcast_id}"))
+    response = await api.post(f"/api/v1/broadcasts/{broadcast_id}/cancel")
+    body = await api.json(response, 409)
+    assert response.content_type == PROBLEM_JSON
+    assert body["field"] == "id" and "is finished (done)" in body["detail"]
+    assert await api.json(await api.get(f"/api/v1/broadcasts/{broadcast_id}")) == before
+    assert before["status"] == "done" and before["messages"] == {"delivered": 3}
+    assert api.count(callbacks) == 0
+
+    nobody = await api.json(await api.post("/api/v1/events", water("agua-2", zones=["Tacubaya"])), 202)
+    assert nobody["recipients"] == 0  # done when accepted
+    response = await api.post(f"/api/v1/broadcasts/{nobody['broadcast_id']}/cancel")
+    assert (await api.json(response, 409))["type"].endswith("/not-cancellable")
+
+
+async def test_a_cancelled_broadcast_cannot_be_cancelled_again(api):
+    api.subscribe("+525511130000", "AGUA", ["Anzures"])
+    broadcast_id = (await api.json(await api.post("/api/v1/events", water()), 202))["broadcast_id"]
+    assert (await api.post(f"/api/v1/broadcasts/{broadcast_id}/cancel")).status == 200  # still pending
+    again = await api.json(await api.post(f"/api/v1/broadcasts/{broadcast_id}/cancel"), 409)
+    assert again["detail"] == f"broadcast {broadcast_id} is already cancelled"
+    assert api.count(callbacks) == 1  # the first cancel's broadcast.cancelled, no second one
+    await api.fanout.run_until_idle()
+    assert api.count(messages) == 0  # cancelled before its fan-out
 
 
 # --- GET /api/v1/messages -----------------------------------------------------------------------

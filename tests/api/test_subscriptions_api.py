@@ -150,6 +150,14 @@ async def test_an_ambiguous_colonia_names_the_choices(api):
     )
 
 
+async def test_a_misspelt_colonia_gets_a_suggestion(api):
+    status, problem, _ = await api.call("POST", data={"msisdn": ANA, "zones": ["Anzures", "Granad"]})
+    assert status == 422 and problem["field"] == "zones[1]"
+    assert problem["invalid_params"][0]["reason"] == (
+        "unknown colonia or postal code 'Granad' in the zone catalogue; did you mean Granada?"
+    )
+
+
 async def test_delete_a_topic_then_everything(api):
     await api.call("POST", data={"msisdn": ANA, "topic": "AGUA"})
     await api.call("POST", data={"msisdn": ANA, "topic": "VIAL"})

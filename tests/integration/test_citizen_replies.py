@@ -291,6 +291,19 @@ async def test_an_unknown_zone_or_topic_says_how_to_find_the_right_one(gateway, 
         assert subscribed(gateway, number) == set()
 
 
+async def test_a_misspelt_colonia_is_answered_with_the_nearest_names(gateway, phones):
+    ana = phones("+525530000024")
+    assert await ana.ask("ALTA AGUA Anzurez") == sms(
+        'No reconocimos "ANZUREZ". ¿Quiso decir Anzures? Envíe ALTA AGUA ANZURES'
+    )
+    assert subscribed(gateway, ana.number) == set()
+    assert (await ana.ask("ALTA AGUA ANZURES")).startswith(sms("Listo: recibirá avisos de AGUA en Anzures"))
+    luis = phones("+525530000025")
+    assert await luis.ask("START Tacubya") == (
+        'We did not recognise "TACUBYA". Did you mean Tacuba or Tacubaya? Text START TACUBA'
+    )
+
+
 # --- BAJA / ALTO / STOP / CANCELAR / SALIR --------------------------------------------------------
 
 
@@ -591,6 +604,19 @@ async def test_a_resent_mo_is_not_acted_on_twice(gateway, phones):
     again = await gateway.inbox.handle("telcel", ana.number, "ALTA AGUA 11560", now)
     assert again.outcome == "duplicate" and again.reply_message_id is None
     assert len(ledger(gateway, ana.number)) == 1
+
+
+async def test_a_citizen_who_changes_their_mind_within_the_window_is_answered_each_time(gateway, phones):
+    ana = phones("+525530000132")
+    assert (await ana.ask("ALTA AGUA 11410")).startswith(sms("Listo: recibirá avisos de AGUA en C.P. 11410"))
+    assert await ana.ask("BAJA") == OPTED_OUT_ES
+    assert opted_out(gateway, ana.number)
+    again = await ana.ask("ALTA AGUA 11410")  # the same text, but BAJA came between: a new message
+    assert again.startswith(sms("Listo: recibirá avisos de AGUA en C.P. 11410"))
+    assert not opted_out(gateway, ana.number)
+    assert {topic for topic, _ in subscribed(gateway, ana.number)} == {"AGUA"}
+    actions = [row.action for row in ledger(gateway, ana.number)]
+    assert actions == ["subscribe", "opt_out", "opt_in", "subscribe"]
 
 
 # --- long and UCS-2 messages ----------------------------------------------------------------------

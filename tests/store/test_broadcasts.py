@@ -258,3 +258,25 @@ def test_a_broadcast_whose_validity_ended_before_its_fan_out_queues_nothing(db, 
     late = datetime(2026, 12, 5, 0, 0)
     result = db.transaction(broadcasts.fanout_chunk, bid, 100, late)
     assert (result.inserted, result.status) == (0, "expired")
+
+
+def test_a_finished_broadcast_is_not_cancelled(db, policy):
+    add_many(db, policy, 3, "AGUA", "Anzures")
+    bid = post(db, policy, water(zones=["Anzures"])).broadcast_id
+    fan_out(db, bid)
+    assert len(db.transaction(outbox.claim, "node-a", 10, NOW, 60)) == 3  # every message in flight
+    with db.engine.begin() as conn:
+        conn.execute(update(messages).values(status="submitted", lease_owner=None, lease_until=None))
+    with pytest.raises(broadcasts.NotCancellable, match="is finished"):
+        db.transaction(broadcasts.cancel, bid, NOW)
+    info = db.transaction(broadcasts.get, bid)
+    assert info["status"] == "done" and info["messages"] == {"submitted": 3}
+    with db.engine.begin() as conn:  # one message back in the queue (a retry): cancellable again
+        conn.execute(
+            update(messages)
+            .where(messages.c.id == min(m["id"] for m in rows(db, bid)))
+            .values(status="queued")
+        )
+    assert db.transaction(broadcasts.cancel, bid, NOW)["cancelled"] == 1
+    with pytest.raises(broadcasts.NotCancellable, match="already cancelled"):
+        db.transaction(broadcasts.cancel, bid, NOW)

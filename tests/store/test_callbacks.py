@@ -134,6 +134,7 @@ async def test_status_changes_from_the_writer_become_signed_posts(db, sender):
             "to": "+52******5678",
             "carrier": None,
             "error": None,
+            "sequence": 1,
         }
     ]
     (row,) = _rows(db)
@@ -263,3 +264,56 @@ async def test_the_writer_hook_is_cheap_and_batched(db, sender):
     finally:
         await writer.stop()
     assert sorted(r["message_id"] for r in _rows(db)) == ids
+
+
+async def test_a_message_s_statuses_reach_the_crm_in_order_after_errors(db, sender, clock_):
+    """The CRM answers 500 to the first three POSTs, then 200: every message's ``submitted`` is
+    accepted before its ``delivered``, which is held back while ``submitted`` waits to be retried."""
+    ids = [_message(db, event_key=f"e-{n}") for n in range(3)]
+    writer_changes = [(mid, "submitted", NOW) for mid in ids] + [(mid, "delivered", NOW) for mid in ids]
+    db.transaction(store.enqueue_message_status, {"cesac": URL}, writer_changes, NOW)
+    calls, accepted = [], []
+
+    def crm(url, **kwargs):
+        payload = json.loads(kwargs["data"])
+        calls.append(payload)
+        if len(calls) <= 3:
+            return CallbackResult(status=500, response_class=_Response)
+        accepted.append((payload["message_id"], payload["status"], payload["sequence"]))
+        return CallbackResult(status=200, response_class=_Response)
+
+    with aioresponses() as mock:
+        mock.post(URL, callback=crm, repeat=True)
+        assert await sender.run_once() == 3  # the three submitted; every delivered waits
+        assert {p["status"] for p in calls} == {"submitted"} and accepted == []
+        waiting = {r["payload"]["status"]: r["next_attempt_at"] for r in _rows(db)}
+        assert waiting == {"submitted": NOW + timedelta(seconds=5), "delivered": NOW + timedelta(seconds=5)}
+        clock_.now = NOW + timedelta(seconds=5)
+        assert await sender.run_once() == 6  # submitted again (accepted), then delivered
+    for mid in ids:
+        assert [(s, n) for m, s, n in accepted if m == mid] == [("submitted", 1), ("delivered", 2)]
+    assert {r["status"] for r in _rows(db)} == {"sent"}
+
+
+def test_a_later_status_is_due_once_the_earlier_is_accepted_or_given_up(db):
+    first, second = _message(db), _message(db, event_key="e-2")
+    changes = [(first, "submitted", NOW), (first, "delivered", NOW), (second, "submitted", NOW)]
+    db.transaction(store.enqueue_message_status, {"cesac": URL}, changes, NOW)
+    rows = _rows(db)
+    assert [(r["message_id"], r["sequence"], r["payload"]["sequence"]) for r in rows] == [
+        (first, 1, 1),
+        (first, 2, 2),
+        (second, 1, 1),
+    ]
+
+    def claim(now):
+        return [(d.message_id, d.payload["status"]) for d in db.transaction(store.claim_due, 10, now, 60)]
+
+    assert claim(NOW) == [(first, "submitted"), (second, "submitted")]
+    later = NOW + timedelta(minutes=5)  # the leases ran out: claimable again, still in order
+    assert claim(later) == [(first, "submitted"), (second, "submitted")]
+    outcomes = [store.Outcome(rows[0]["id"], store.FAILED, 10, "HTTP 500")]  # given up
+    db.transaction(store.record_outcomes, outcomes, later)
+    assert claim(later + timedelta(minutes=5)) == [(first, "delivered"), (second, "submitted")]
+    db.transaction(store.enqueue_message_status, {"cesac": URL}, [(first, "expired", NOW)], NOW)
+    assert _rows(db)[-1]["payload"]["sequence"] == 3  # numbering goes on after sent and failed ones

@@ -91,11 +91,12 @@ def test_import_keeps_good_rows_reports_bad_ones_by_line_and_twice_changes_nothi
         "line 8: zones[0]: 'Polanco' means several colonias: Polanco I Sección (11510), Polanco II Sección "
         "(11530), Polanco III Sección (11540), Polanco IV Sección (11550), Polanco V Sección (11560); "
         "name one or give its postal code",
-        "line 9: language: expected es or en, got 'fr'",
+        "line 9: language: expected es or en (the languages with templates), got 'fr'",
         "line 11: 5 fields, the header has 4",
     ]
     assert "10 rows read" in out and "4 good, 6 bad" in out
-    assert "citizens added: 4; subscriptions added: 10;" in out
+    assert "4 good rows changed something: citizens added: 4; subscriptions added: 10;" in out
+    assert "warning: subscribed to every zone of the borough (no zones given) on 1 row: line 4" in out
     with db.engine.connect() as conn:
         got = {
             (number, topic, name, language)
@@ -132,6 +133,34 @@ def test_import_keeps_good_rows_reports_bad_ones_by_line_and_twice_changes_nothi
     assert count(db, consent_events) == 4 and count(db, subscriptions) == 10 and count(db, citizens) == 4
 
 
+def test_the_summary_says_what_happened(tmp_path, config, db, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("msisdn,topics,zones,language\n12345,AGUA,,\n+525511110005,LUZ,,\n+525511110006,,,fr\n")
+    code, out, _ = run(capsys, "subscribers", "import", str(bad), "--config", config, "--quiet")
+    assert code == 1 and "0 good, 3 bad" in out
+    assert "nothing changed: no row could be imported" in out and "already imported" not in out
+    empty = tmp_path / "empty.csv"
+    empty.write_text("msisdn,topics,zones,language\n")
+    code, out, _ = run(capsys, "subscribers", "import", str(empty), "--config", config, "--quiet")
+    assert code == 0 and "nothing changed: the file has no data rows" in out
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "msisdn,topics,zones,language\n"
+        "+525511110001,AGUA,Anzures,es\n"
+        "+525511110002,AGUA;VIAL,,es\n"  # every zone: imported, with a warning
+        "+525511110003,,,\n"
+    )
+    code, out, _ = run(capsys, "subscribers", "import", str(good), "--config", config, "--quiet")
+    assert code == 0 and "3 good rows changed something: citizens added: 3;" in out
+    assert "warning: subscribed to every zone of the borough (no zones given) on 2 rows: lines 3, 4" in out
+    good.write_text(good.read_text() + "+525511110001,AGUA,Anzures,en\n+525511110004,AVISOS,11560,\n")
+    code, out, _ = run(capsys, "subscribers", "import", str(good), "--config", config, "--quiet")
+    assert code == 0 and "2 good rows changed something (3 already imported): citizens added: 1;" in out
+    assert "languages changed: 1;" in out
+    code, out, _ = run(capsys, "subscribers", "import", str(good), "--config", config, "--quiet")
+    assert "nothing changed: every good row was already imported" in out
+
+
 def test_opted_out_numbers_are_not_subscribed_again_by_an_import(tmp_path, config, db, capsys):
     path = tmp_path / "s.csv"
     path.write_text("msisdn,topics,zones,language\n+525511110001,AGUA,,\n+525511110002,AGUA,,\n")
@@ -141,7 +170,7 @@ def test_opted_out_numbers_are_not_subscribed_again_by_an_import(tmp_path, confi
         conn.execute(subscriptions.delete())
     code, out, _ = run(capsys, "subscribers", "import", str(path), "--config", config)
     assert code == 0
-    assert "1 of opted-out numbers skipped" in out and "lines 2" in out
+    assert "1 of opted-out numbers skipped" in out and "(only the citizen can, by SMS): line 2" in out
     assert count(db, subscriptions) == 1  # the other number only
 
 

@@ -75,3 +75,31 @@ async def test_the_reply_language_follows_the_keyword_or_the_citizen(inbox, db):
     await inbox.handle("telcel", "+525512340002", "START AGUA", clock.utcnow())  # new, by START: English
     neutral = await inbox.handle("telcel", "+525512340002", "INFO", clock.utcnow())
     assert neutral.reply_text.startswith("Miguel Hidalgo alerts")
+
+
+async def test_a_resend_is_the_same_text_as_the_latest_message_again(inbox, db):
+    from datetime import timedelta
+
+    from gateway.store.models import subscriptions
+
+    start = clock.utcnow()
+
+    def at(seconds: float):
+        return start + timedelta(seconds=seconds)
+
+    first = await inbox.handle("telcel", ANA, "ALTA AGUA 11410", at(0))
+    assert first.outcome == "subscribed"
+    resent = await inbox.handle("telcel", ANA, "ALTA AGUA 11410", at(5))  # the SMSC's resend
+    assert resent.outcome == "duplicate" and resent.reply_message_id is None
+    baja = await inbox.handle("telcel", ANA, "BAJA", at(30))
+    assert baja.outcome == "opted_out"
+    assert (await inbox.handle("telcel", ANA, "BAJA", at(31))).outcome == "duplicate"
+    again = await inbox.handle("telcel", ANA, "ALTA AGUA 11410", at(60))  # BAJA came between
+    assert again.outcome == "subscribed" and again.reply_message_id is not None
+    assert not scalar(db, select(citizens.c.opted_out).where(citizens.c.msisdn == ANA))
+    assert scalar(db, select(subscriptions.c.topic)) == "AGUA"
+    later = await inbox.handle("telcel", ANA, "ALTA AGUA 11410", at(60 + 121))  # outside the window
+    assert later.outcome == "subscribed"
+    with db.engine.connect() as conn:
+        actions = list(conn.execute(select(consent_events.c.action).order_by(consent_events.c.id)).scalars())
+    assert actions == ["subscribe", "opt_out", "opt_in", "subscribe", "subscribe"]

@@ -1,4 +1,4 @@
-"""HMAC request signatures (spec section 3): sign() and verify()."""
+"""HMAC request signatures (docs/api.md): sign() and verify()."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keyword parsing (spec section 4): case, accents, punctuation and spaces do not matter."""
+"""Keyword parsing (docs/keywords.md): case, accents, punctuation and spaces do not matter."""
 
 import pytest
 

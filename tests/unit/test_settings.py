@@ -14,7 +14,10 @@ from config.settings import (
     Settings,
     format_validation_error,
     load_settings,
+    load_simulator_settings,
+    read_toml,
 )
+from gateway.demo import port_overrides
 
 PROD_ENV = {
     "SMSGW_TELCEL_PASSWORD": "t-pass",
@@ -107,6 +110,46 @@ def test_env_overrides_scalars(tmp_path):
     assert s.dispatch.batch_size == 50
     assert s.carriers[0].host == "smsc.telcel.example"
     assert s.simulator == {"http_listen": "127.0.0.1:9081"}
+
+
+def test_env_overrides_a_key_of_one_simulator_carrier():
+    env = {**DEMO_ENV, "SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT": "12775", "SMSGW_CARRIERS_TELCEL_PORT": "12775"}
+    s = load_settings(DEMO_CONFIG, env=env)
+    assert [c["port"] for c in s.simulator["carriers"]] == ["12775", 2776]  # validated by the simulator
+    assert s.carriers[0].port == 12775
+
+
+def test_the_simulator_alone_needs_no_gateway_secret_and_overrides_its_defaults():
+    assert [(c.name, c.port) for c in load_simulator_settings(None, env={}).carriers] == [
+        ("telcel", 2775),
+        ("movistar", 2776),
+    ]
+    env = {"SMSGW_SIMULATOR_CARRIERS_MOVISTAR_RECEIPT_DELAY": "0.5", "SMSGW_DATABASE_URL": "nonsense"}
+    sim = load_simulator_settings(None, env=env)
+    assert (sim.carrier("movistar").receipt_delay, sim.carrier("telcel").mo_prefixes) == ((0.5, 0.5), ["52"])
+    demo = load_simulator_settings(DEMO_CONFIG, env={"SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT": "0"})
+    assert [(c.name, c.port, c.receipt_delay) for c in demo.carriers] == [
+        ("telcel", 0, (0.2, 0.2)),
+        ("movistar", 2776, (0.2, 0.2)),
+    ]
+    with pytest.raises(ConfigError) as err:
+        load_simulator_settings(None, env={"SMSGW_SIMULATOR_CARRIERS_NEXTEL_PORT": "1"})
+    assert str(err.value) == (
+        "config error: simulator.carriers_nextel_port: unknown key "
+        "(from environment variable SMSGW_SIMULATOR_CARRIERS_NEXTEL_PORT)"
+    )
+
+
+def test_port_base_moves_every_port_of_the_demo():
+    env = {**DEMO_ENV, **port_overrides(read_toml(DEMO_CONFIG), 19000)}
+    s = load_settings(DEMO_CONFIG, env=env)
+    assert s.gateway.listen == "127.0.0.1:19000"
+    assert [(c.name, c.port) for c in s.carriers] == [("telcel", 19002), ("movistar", 19003)]
+    sim = load_simulator_settings(DEMO_CONFIG, env=env)
+    assert sim.http_listen == "127.0.0.1:19001"
+    assert [(c.name, c.port) for c in sim.carriers] == [("telcel", 19002), ("movistar", 19003)]
+    with pytest.raises(ValueError, match="above 65535"):
+        port_overrides(read_toml(DEMO_CONFIG), 65533)
 
 
 def test_env_override_error_names_variable(tmp_path):

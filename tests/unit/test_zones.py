@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.domain.zones import DEFAULT_ZONES_FILE, Zone, ZoneDirectory, load_zones, match_zone, parse_name
+from gateway.domain.zones import (
+    DEFAULT_ZONES_FILE,
+    Zone,
+    ZoneDirectory,
+    edit_distance,
+    load_zones,
+    match_zone,
+    parse_name,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +123,50 @@ def test_resolve_an_events_area(zones):
     assert [e[0] for e in errors] == ["area.zones[1]", "area.zones[2]", "area.zones[3]"]
     assert "did you mean Francisco I Madero" in errors[1][1]
     assert "postal code" in errors[2][1]
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ("Polancoo", ["Polanco"]),  # the colonia: all its sections
+        ("Anzurez", ["Anzures"]),
+        ("Granad", ["Granada"]),
+        ("ANZÚREZ", ["Anzures"]),  # case and accents folded first
+        ("Polanko 2", ["Polanco II Sección"]),  # the section written is kept
+        ("Polanco 9", ["Polanco"]),  # no such section: the colonia
+        ("Lomas de Chapultepek", ["Lomas de Chapultepec"]),
+        ("Irigacion", ["Irrigación"]),
+        ("Verónica Anzurez", ["Verónica Anzures"]),
+        ("Tacubya", ["Tacuba", "Tacubaya"]),  # as close as each other: catalogue order
+        ("Narvarte", []),  # another borough: nothing close
+        ("Xy", []),
+        ("99999", []),
+    ],
+)
+def test_suggestions_for_typos_by_edit_distance(zones, written, suggested):
+    assert zones.suggest(written) == suggested
+
+
+def test_suggestions_for_partial_names_come_first(zones):
+    assert zones.suggest("Madero") == ["Francisco I Madero"]
+    assert len(zones.suggest("Lomas")) == 5
+
+
+def test_edit_distance_is_bounded():
+    assert edit_distance("anzurez", "anzures", 2) == 1
+    assert edit_distance("polacno", "polanco", 2) == 1  # two letters swapped: one edit
+    assert edit_distance("kitten", "sitting", 5) == 3
+    assert edit_distance("granada", "x", 2) == 3  # beyond the limit: limit + 1
+    assert edit_distance("tacuba", "tacuba", 0) == 0
+
+
+def test_an_events_area_with_typos_gets_suggestions(zones):
+    _, errors = zones.resolve(["Polancoo", "Anzurez", "Granad"])
+    assert [reason.rsplit("; ", 1)[1] for _, reason in errors] == [
+        "did you mean Polanco?",
+        "did you mean Anzures?",
+        "did you mean Granada?",
+    ]
 
 
 def test_labels_for_messages(zones):
