@@ -6,7 +6,12 @@ codec): ``--binds`` transceiver sessions, each keeping ``--window`` submit_sm un
 every deliver_sm. A run ends when every submit_sm has its submit_sm_resp (ESME_ROK, unique id)
 and every id its receipt; the rate is messages / (last receipt - first submit_sm).
 
+``--receipt-mode each`` has the simulator send every receipt on its own timer and in its own
+write, as carriers do (the default, ``batched``, flushes the receipts due in each 5 ms tick in one
+write); ``--deliver-window`` is the simulator's window of unacknowledged deliver_sm per session.
+
     python bench/sim_throughput.py                      # 3 runs of 100,000, prints the median
+    python bench/sim_throughput.py --receipt-mode each --deliver-window 1
     python bench/sim_throughput.py --messages 20000 --runs 1 --binds 2 --window 200
 """
 
@@ -53,7 +58,7 @@ def _use_uvloop(wanted: str = "uvloop") -> str:
 # -- the server side (a separate process) -------------------------------------------------------------
 
 
-def serve(loop: str, receipt_delay: float) -> None:
+def serve(loop: str, receipt_delay: float, receipt_mode: str, deliver_window: int) -> None:
     loop_name = _use_uvloop(loop)
     import logging
 
@@ -71,6 +76,8 @@ def serve(loop: str, receipt_delay: float) -> None:
                     "name": "bench",
                     "port": 0,
                     "receipt_delay": receipt_delay,
+                    "receipt_mode": receipt_mode,
+                    "deliver_window": deliver_window,
                     "max_binds": 16,
                 }
             ],
@@ -232,16 +239,20 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
     }
 
 
-def start_server(loop: str, receipt_delay: float) -> tuple[subprocess.Popen, dict]:
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
         [
             sys.executable,
             str(Path(__file__).resolve()),
             "--serve",
             "--loop",
-            loop,
+            args.loop,
             "--receipt-delay",
-            str(receipt_delay),
+            str(args.receipt_delay),
+            "--receipt-mode",
+            args.receipt_mode,
+            "--deliver-window",
+            str(args.deliver_window),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -268,15 +279,24 @@ def main() -> None:
         "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of both sides"
     )
     parser.add_argument("--receipt-delay", type=float, default=0.0, help="seconds before each receipt is due")
+    parser.add_argument(
+        "--receipt-mode", choices=("batched", "each"), default="batched", help="the simulator's receipt_mode"
+    )
+    parser.add_argument(
+        "--deliver-window",
+        type=int,
+        default=100,
+        help="the simulator's deliver_sm unacknowledged per session",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.loop, args.receipt_delay)
+        serve(args.loop, args.receipt_delay, args.receipt_mode, args.deliver_window)
         return
     client_loop = _use_uvloop(args.loop)
     rates = []
     for index in range(args.runs):
-        proc, info = start_server(args.loop, args.receipt_delay)
+        proc, info = start_server(args)
         try:
             result = asyncio.run(one_run(info["port"], args.messages, args.binds, args.window, args.timeout))
         finally:
@@ -292,7 +312,8 @@ def main() -> None:
         rates.append(result["submit_sm_per_s"])
     print(
         f"median of {args.runs} runs: {statistics.median(rates):,.0f} submit_sm/s answered, a receipt each "
-        f"({args.messages:,} messages, {args.binds} binds x window {args.window})"
+        f"({args.messages:,} messages, {args.binds} binds x window {args.window}, "
+        f"receipt_mode {args.receipt_mode}, deliver_window {args.deliver_window})"
     )
 
 

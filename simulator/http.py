@@ -32,8 +32,8 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
+from .records import mask
 from .smsc import Smsc
-from .store import mask
 
 log = structlog.get_logger("simulator")
 

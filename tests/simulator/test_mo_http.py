@@ -173,7 +173,7 @@ def test_stats(sim, raw_clients):
 
 
 def test_submits_per_second():
-    from simulator.smsc import Stats
+    from simulator.stats import Stats
 
     stats = Stats()
     for i in range(30):

@@ -272,7 +272,7 @@ def test_receipts_wait_until_a_receiver_binds(make_sim, raw_clients):
     assert sender.bind(Cmd.BIND_TRANSMITTER).status == 0
     sender.submit()
     message_id = sender.read_until(Cmd.SUBMIT_SM_RESP).fields["message_id"]
-    sim.wait_until(lambda: sim.smsc.carriers["telcel"].pending, what="receipt queued")
+    sim.wait_until(lambda: sim.smsc.carriers["telcel"].info()["deliver_sm_queued"], what="receipt queued")
     receiver = raw_clients(sim.port())
     receiver.bind(Cmd.BIND_RECEIVER)
     pdu = receiver.read_until(Cmd.DELIVER_SM)
