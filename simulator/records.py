@@ -23,6 +23,8 @@ STATE_STAT = {
 # When parts of one message end differently, the message shows the first of these found.
 _STATE_PRIORITY = (ENROUTE, REJECTED, UNDELIVERABLE, EXPIRED, DELETED, UNKNOWN, ACCEPTED, DELIVERED)
 _NEVER = float("inf")
+# A part's receipt: none (not asked for) | scheduled | sent | acked | failed | cancelled
+_RECEIPT_RANK = {"failed": 0, "cancelled": 1, "scheduled": 2, "sent": 3, "acked": 4, "none": 5}
 
 
 def iso(ts: float | None) -> str | None:
@@ -66,7 +68,7 @@ class PartRecord:
         self.final_state = ENROUTE
         self.err = 0
         self.cancelled: float | None = None
-        self.receipt = "none"  # none | scheduled | sent | acked | failed | cancelled
+        self.receipt = "none"  # see _RECEIPT_RANK
         self.receipt_id: str | None = None  # the id its receipt gives, when not ``id`` (receipt_id_format)
         self.receipt_tries = 0
 
@@ -196,6 +198,11 @@ class Message:
             if candidate in states:
                 return candidate
         return UNKNOWN
+
+    def receipt_progress(self) -> str:
+        """How far its parts' receipts got: the least advanced of them (a failed one first)."""
+        progress = [p.receipt for p in self.parts if p is not None]
+        return min(progress, key=_RECEIPT_RANK.__getitem__) if progress else "none"
 
     def encoding(self) -> str:
         return {0: "gsm7", 8: "ucs2", 1: "ascii", 3: "latin1"}.get(self.data_coding, "binary")

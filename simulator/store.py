@@ -282,6 +282,7 @@ class Store:
                             "from": message.source,
                             "text": message.text,
                             "status": STATE_STAT[state],
+                            "receipt": message.receipt_progress(),
                             "parts": message.total,
                             "complete": message.complete,
                             "encoding": message.encoding(),
