@@ -17,7 +17,7 @@ _RULE_OUTCOME = {
 class OutcomePlan:
     """Draws each message's final state, error code and delay to it from a carrier's settings."""
 
-    __slots__ = ("_errs", "_expire_delay", "_mix", "_only", "_receipt_delay", "_rng", "rules")
+    __slots__ = ("_errs", "_expire_delay", "_mix", "_only", "_receipt_delay", "_rng", "fixed", "rules")
 
     def __init__(self, settings: SimCarrierSettings, rng: random.Random):
         self._rng = rng
@@ -47,9 +47,10 @@ class OutcomePlan:
             Outcome.EXPIRED: codes.expired,
             Outcome.REJECTED: codes.rejected,
         }
-
-    def rule(self, dest: str) -> NumberRule | None:
-        return self.rules.get(dest[-10:]) if self.rules else None
+        # what :meth:`draw` gives every message without a rule, when nothing in it is random
+        low, high = self._expire_delay if self._only is Outcome.EXPIRED else self._receipt_delay
+        errs = self._errs[self._only] if self._only is not None else ()
+        self.fixed = (OUTCOME_STAT[self._only][1], errs[0], low) if len(errs) == 1 and low == high else None
 
     def draw(self, rule: NumberRule | None) -> tuple[int, int, float] | None:
         """(message_state, err, seconds to the final state) of a new message; None when it stays ENROUTE."""

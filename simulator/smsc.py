@@ -48,12 +48,14 @@ class Smsc:
         self.ids = UniqueIds()
         self.wall = time.time()
         self.generation = 0  # counts resets: timers planned before one are void
+        self._tick = settings.tick_ms / 1000.0
+        self._wheel = TimerWheel(self._tick, time.monotonic())
+        # schedule(due, entry): put entry on the timer wheel, due at monotonic time ``due``
+        self.schedule = self._wheel.schedule
+        self.dirty: list[SmppSession] = []  # sessions with writes waiting for the tick
         self.carriers: dict[str, Carrier] = {}
         for carrier_settings in settings.carriers:
             self.carriers[carrier_settings.name] = Carrier(self, carrier_settings)
-        self.dirty: list[SmppSession] = []  # sessions with writes waiting for the tick
-        self._tick = settings.tick_ms / 1000.0
-        self._wheel = TimerWheel(self._tick, time.monotonic())
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_housekeeping = 0.0
@@ -111,10 +113,6 @@ class Smsc:
         await asyncio.sleep(0)
 
     # -- timers ------------------------------------------------------------------------------------
-
-    def schedule(self, due: float, entry: tuple) -> None:
-        """Put ``entry`` on the timer wheel, due at monotonic time ``due`` (to the next tick)."""
-        self._wheel.schedule(due, entry)
 
     def call_later(self, delay: float, callback: Callable[..., None], *args) -> None:
         """Run ``callback(*args)`` on a timer of its own in ``delay`` s (0: after the running callback)."""

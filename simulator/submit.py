@@ -162,7 +162,9 @@ class SubmitHandler:
         if not dest:
             stats.invalid_destination += 1
             return Status.ESME_RINVDSTADR
-        rule = self.outcomes.rule(dest)
+        outcomes = self.outcomes
+        rules = outcomes.rules
+        rule = rules.get(dest[-10:]) if rules else None
         if rule is not None and rule.behaviour is Behaviour.INVALID:
             stats.invalid_destination += 1
             return Status.ESME_RINVDSTADR
@@ -219,9 +221,11 @@ class SubmitHandler:
         )
         stats.submitted += 1
         stats.tick_submit(now)
-        outcome = self.outcomes.draw(rule)
+        outcome = outcomes.fixed if rule is None else None
         if outcome is None:
-            return message_id  # stays ENROUTE, no receipt ever
+            outcome = outcomes.draw(rule)
+            if outcome is None:
+                return message_id  # stays ENROUTE, no receipt ever
         state, err, delay = outcome
         part.final_state = state
         part.err = err
