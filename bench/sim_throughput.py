@@ -4,7 +4,9 @@ Starts one simulator process (one carrier, no speed limit, receipts at once, reg
 and drives it from this process with a minimal pipelined SMPP client (asyncio + uvloop + smsgw's
 codec): ``--binds`` transceiver sessions, each keeping ``--window`` submit_sm unanswered, acking
 every deliver_sm. A run ends when every submit_sm has its submit_sm_resp (ESME_ROK, unique id)
-and every id its receipt; the rate is messages / (last receipt - first submit_sm).
+and every id its receipt; the rate is messages / (last receipt - first submit_sm). The
+simulator's CPU time over the same span (user + system, from /proc) is reported per message:
+on a shared machine it varies less than the rate does.
 
 ``--receipt-mode each`` has the simulator send every receipt on its own timer and in its own
 write, as carriers do (the default, ``batched``, flushes the receipts due in each 5 ms tick in one
@@ -212,7 +214,16 @@ class Run:
         )[16:]
 
 
-async def one_run(port: int, messages: int, binds: int, window: int, timeout: float) -> dict:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (None where /proc is not available)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_run(server_pid: int, port: int, messages: int, binds: int, window: int, timeout: float) -> dict:
     loop = asyncio.get_running_loop()
     run = Run(messages)
     clients = []
@@ -220,9 +231,11 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
         _, client = await loop.create_connection(lambda: BenchClient(run, window), "127.0.0.1", port)
         clients.append(client)
     await asyncio.gather(*(c.bound for c in clients))
+    cpu_before = cpu_seconds(server_pid)
     for client in clients:
         client.fill()
     await asyncio.wait_for(run.done, timeout)
+    cpu_after = cpu_seconds(server_pid)
     for client in clients:
         client.transport.close()
     elapsed = run.finished - run.started
@@ -232,6 +245,9 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
         "messages": messages,
         "seconds": round(elapsed, 3),
         "submit_sm_per_s": round(messages / elapsed),
+        "server_cpu_us_per_msg": (
+            round((cpu_after - cpu_before) * 1e6 / messages, 1) if cpu_before is not None else None
+        ),
         "errors": run.errors,
         "unique_ids": len(ids),
         "receipts": len(run.receipt_ids),
@@ -294,11 +310,13 @@ def main() -> None:
         serve(args.loop, args.receipt_delay, args.receipt_mode, args.deliver_window)
         return
     client_loop = _use_uvloop(args.loop)
-    rates = []
+    rates, cpus = [], []
     for index in range(args.runs):
         proc, info = start_server(args)
         try:
-            result = asyncio.run(one_run(info["port"], args.messages, args.binds, args.window, args.timeout))
+            result = asyncio.run(
+                one_run(proc.pid, info["port"], args.messages, args.binds, args.window, args.timeout)
+            )
         finally:
             proc.stdin.close()
             try:
@@ -310,9 +328,12 @@ def main() -> None:
         if not result["receipts_match_ids"]:
             raise SystemExit("run failed: responses / receipts do not match")
         rates.append(result["submit_sm_per_s"])
+        if result["server_cpu_us_per_msg"] is not None:
+            cpus.append(result["server_cpu_us_per_msg"])
+    cpu = f", simulator CPU {statistics.median(cpus):.1f} µs per message" if cpus else ""
     print(
-        f"median of {args.runs} runs: {statistics.median(rates):,.0f} submit_sm/s answered, a receipt each "
-        f"({args.messages:,} messages, {args.binds} binds x window {args.window}, "
+        f"median of {args.runs} runs: {statistics.median(rates):,.0f} submit_sm/s answered, a receipt each"
+        f"{cpu} ({args.messages:,} messages, {args.binds} binds x window {args.window}, "
         f"receipt_mode {args.receipt_mode}, deliver_window {args.deliver_window})"
     )
 
