@@ -148,6 +148,7 @@ class BenchClient(asyncio.Protocol):
         if self.buf:
             data = self.buf + data
         run = self.run
+        run.reads += 1
         n = len(data)
         pos = 0
         acks = []
@@ -196,6 +197,7 @@ class Run:
         self.ids: list[bytes] = []
         self.receipt_ids: list[bytes] = []
         self.errors = 0
+        self.reads = 0
         self.started: float | None = None
         self.finished: float | None = None
         self.done = asyncio.get_running_loop().create_future()
@@ -232,10 +234,12 @@ async def one_run(server_pid: int, port: int, messages: int, binds: int, window:
         clients.append(client)
     await asyncio.gather(*(c.bound for c in clients))
     cpu_before = cpu_seconds(server_pid)
+    client_before = time.process_time()
     for client in clients:
         client.fill()
     await asyncio.wait_for(run.done, timeout)
     cpu_after = cpu_seconds(server_pid)
+    client_cpu = time.process_time() - client_before
     for client in clients:
         client.transport.close()
     elapsed = run.finished - run.started
@@ -248,6 +252,8 @@ async def one_run(server_pid: int, port: int, messages: int, binds: int, window:
         "server_cpu_us_per_msg": (
             round((cpu_after - cpu_before) * 1e6 / messages, 1) if cpu_before is not None else None
         ),
+        "client_cpu_us_per_msg": round(client_cpu * 1e6 / messages, 1),
+        "client_reads": run.reads,
         "errors": run.errors,
         "unique_ids": len(ids),
         "receipts": len(run.receipt_ids),

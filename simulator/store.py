@@ -2,7 +2,8 @@
 
 Bounded: a ring of the last ``size`` messages, indexed by part message id and by phone number
 (for the handsets page). The hot path (:meth:`Store.add_part`) does no text decoding: texts are
-reassembled and decoded when they are read.
+reassembled and decoded when they are read. Where message ids repeat (a carrier counting from
+``message_id_start``), the index by id finds the newest part.
 """
 
 from __future__ import annotations

@@ -137,6 +137,21 @@ async def test_each_mode_one_deliver_sm_per_write_within_the_window():
         await smsc.stop()
 
 
+async def test_each_mode_sends_the_parts_of_an_mo_one_per_write():
+    smsc = Smsc(_settings(receipt_mode="each"))
+    await smsc.start()
+    try:
+        _, transport = await _bound_session(smsc)
+        carrier = smsc.carriers["telcel"]
+        record = smsc.send_mo(carrier, "+525512345678", "ALTA AGUA POLANCO " * 20, "30311")
+        assert record.parts == 3
+        parts = await transport.wait_deliver_sms(3)
+        assert [p.fields["short_message"][5] for p in parts] == [1, 2, 3]  # UDH part numbers, in order
+        assert all(len(pdus) == 1 for pdus in transport.pdus_per_write()[1:])
+    finally:
+        await smsc.stop()
+
+
 async def test_batched_mode_sends_the_receipts_of_a_tick_in_one_write():
     smsc = Smsc(_settings(receipt_mode="batched"))
     await smsc.start()
@@ -200,21 +215,6 @@ def test_each_mode_window_of_one_over_a_socket(make_sim, raw_clients):
         receipts.append(raw.read_until(Cmd.DELIVER_SM))
     sim.wait_until(lambda: telcel.stats.receipts_acked == 5, what="every receipt acknowledged")
     assert [tlv_cstr(p.tlvs[Tlv.RECEIPTED_MESSAGE_ID]) for p in receipts] == ids
-
-
-def test_each_mode_receipts_go_to_a_receiver_that_binds_later(make_sim, raw_clients):
-    sim = make_sim(telcel={"receipt_mode": "each", "deliver_window": 1})
-    sender = raw_clients(sim.port())
-    assert sender.bind(Cmd.BIND_TRANSMITTER).status == 0
-    sender.submit()
-    message_id = sender.read_until(Cmd.SUBMIT_SM_RESP).fields["message_id"]
-    telcel = sim.smsc.carriers["telcel"]
-    sim.wait_until(lambda: telcel.info()["deliver_sm_queued"] == 1, what="receipt queued")
-    receiver = raw_clients(sim.port())
-    receiver.bind(Cmd.BIND_RECEIVER)
-    pdu = receiver.read_until(Cmd.DELIVER_SM)
-    assert tlv_cstr(pdu.tlvs[Tlv.RECEIPTED_MESSAGE_ID]) == message_id
-    receiver.ack(pdu)
 
 
 def test_each_mode_reset_voids_receipts_not_yet_due(make_sim, raw_clients):

@@ -266,8 +266,9 @@ def test_receipt_for_a_gone_session_goes_to_another_receiver(make_sim, raw_clien
     receiver.ack(pdu)
 
 
-def test_receipts_wait_until_a_receiver_binds(make_sim, raw_clients):
-    sim = make_sim()
+@pytest.mark.parametrize("receipt_mode", ["batched", "each"])
+def test_receipts_wait_until_a_receiver_binds(make_sim, raw_clients, receipt_mode):
+    sim = make_sim(telcel={"receipt_mode": receipt_mode, "deliver_window": 1})
     sender = raw_clients(sim.port())
     assert sender.bind(Cmd.BIND_TRANSMITTER).status == 0
     sender.submit()
