@@ -4,9 +4,16 @@ Starts one simulator process (one carrier, no speed limit, receipts at once, reg
 and drives it from this process with a minimal pipelined SMPP client (asyncio + uvloop + smsgw's
 codec): ``--binds`` transceiver sessions, each keeping ``--window`` submit_sm unanswered, acking
 every deliver_sm. A run ends when every submit_sm has its submit_sm_resp (ESME_ROK, unique id)
-and every id its receipt; the rate is messages / (last receipt - first submit_sm).
+and every id its receipt; the rate is messages / (last receipt - first submit_sm). The
+simulator's CPU time over the same span (user + system, from /proc) is reported per message:
+on a shared machine it varies less than the rate does.
+
+``--receipt-mode each`` has the simulator send every receipt on its own timer and in its own
+write, as carriers do (the default, ``batched``, flushes the receipts due in each 5 ms tick in one
+write); ``--deliver-window`` is the simulator's window of unacknowledged deliver_sm per session.
 
     python bench/sim_throughput.py                      # 3 runs of 100,000, prints the median
+    python bench/sim_throughput.py --receipt-mode each --deliver-window 1
     python bench/sim_throughput.py --messages 20000 --runs 1 --binds 2 --window 200
 """
 
@@ -53,7 +60,7 @@ def _use_uvloop(wanted: str = "uvloop") -> str:
 # -- the server side (a separate process) -------------------------------------------------------------
 
 
-def serve(loop: str, receipt_delay: float) -> None:
+def serve(loop: str, receipt_delay: float, receipt_mode: str, deliver_window: int) -> None:
     loop_name = _use_uvloop(loop)
     import logging
 
@@ -71,6 +78,8 @@ def serve(loop: str, receipt_delay: float) -> None:
                     "name": "bench",
                     "port": 0,
                     "receipt_delay": receipt_delay,
+                    "receipt_mode": receipt_mode,
+                    "deliver_window": deliver_window,
                     "max_binds": 16,
                 }
             ],
@@ -139,6 +148,7 @@ class BenchClient(asyncio.Protocol):
         if self.buf:
             data = self.buf + data
         run = self.run
+        run.reads += 1
         n = len(data)
         pos = 0
         acks = []
@@ -187,6 +197,7 @@ class Run:
         self.ids: list[bytes] = []
         self.receipt_ids: list[bytes] = []
         self.errors = 0
+        self.reads = 0
         self.started: float | None = None
         self.finished: float | None = None
         self.done = asyncio.get_running_loop().create_future()
@@ -205,7 +216,16 @@ class Run:
         )[16:]
 
 
-async def one_run(port: int, messages: int, binds: int, window: int, timeout: float) -> dict:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (None where /proc is not available)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_run(server_pid: int, port: int, messages: int, binds: int, window: int, timeout: float) -> dict:
     loop = asyncio.get_running_loop()
     run = Run(messages)
     clients = []
@@ -213,9 +233,13 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
         _, client = await loop.create_connection(lambda: BenchClient(run, window), "127.0.0.1", port)
         clients.append(client)
     await asyncio.gather(*(c.bound for c in clients))
+    cpu_before = cpu_seconds(server_pid)
+    client_before = time.process_time()
     for client in clients:
         client.fill()
     await asyncio.wait_for(run.done, timeout)
+    cpu_after = cpu_seconds(server_pid)
+    client_cpu = time.process_time() - client_before
     for client in clients:
         client.transport.close()
     elapsed = run.finished - run.started
@@ -225,6 +249,11 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
         "messages": messages,
         "seconds": round(elapsed, 3),
         "submit_sm_per_s": round(messages / elapsed),
+        "server_cpu_us_per_msg": (
+            round((cpu_after - cpu_before) * 1e6 / messages, 1) if cpu_before is not None else None
+        ),
+        "client_cpu_us_per_msg": round(client_cpu * 1e6 / messages, 1),
+        "client_reads": run.reads,
         "errors": run.errors,
         "unique_ids": len(ids),
         "receipts": len(run.receipt_ids),
@@ -232,16 +261,20 @@ async def one_run(port: int, messages: int, binds: int, window: int, timeout: fl
     }
 
 
-def start_server(loop: str, receipt_delay: float) -> tuple[subprocess.Popen, dict]:
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
         [
             sys.executable,
             str(Path(__file__).resolve()),
             "--serve",
             "--loop",
-            loop,
+            args.loop,
             "--receipt-delay",
-            str(receipt_delay),
+            str(args.receipt_delay),
+            "--receipt-mode",
+            args.receipt_mode,
+            "--deliver-window",
+            str(args.deliver_window),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -268,17 +301,28 @@ def main() -> None:
         "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of both sides"
     )
     parser.add_argument("--receipt-delay", type=float, default=0.0, help="seconds before each receipt is due")
+    parser.add_argument(
+        "--receipt-mode", choices=("batched", "each"), default="batched", help="the simulator's receipt_mode"
+    )
+    parser.add_argument(
+        "--deliver-window",
+        type=int,
+        default=100,
+        help="the simulator's deliver_sm unacknowledged per session",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.loop, args.receipt_delay)
+        serve(args.loop, args.receipt_delay, args.receipt_mode, args.deliver_window)
         return
     client_loop = _use_uvloop(args.loop)
-    rates = []
+    rates, cpus = [], []
     for index in range(args.runs):
-        proc, info = start_server(args.loop, args.receipt_delay)
+        proc, info = start_server(args)
         try:
-            result = asyncio.run(one_run(info["port"], args.messages, args.binds, args.window, args.timeout))
+            result = asyncio.run(
+                one_run(proc.pid, info["port"], args.messages, args.binds, args.window, args.timeout)
+            )
         finally:
             proc.stdin.close()
             try:
@@ -290,9 +334,13 @@ def main() -> None:
         if not result["receipts_match_ids"]:
             raise SystemExit("run failed: responses / receipts do not match")
         rates.append(result["submit_sm_per_s"])
+        if result["server_cpu_us_per_msg"] is not None:
+            cpus.append(result["server_cpu_us_per_msg"])
+    cpu = f", simulator CPU {statistics.median(cpus):.1f} µs per message" if cpus else ""
     print(
-        f"median of {args.runs} runs: {statistics.median(rates):,.0f} submit_sm/s answered, a receipt each "
-        f"({args.messages:,} messages, {args.binds} binds x window {args.window})"
+        f"median of {args.runs} runs: {statistics.median(rates):,.0f} submit_sm/s answered, a receipt each"
+        f"{cpu} ({args.messages:,} messages, {args.binds} binds x window {args.window}, "
+        f"receipt_mode {args.receipt_mode}, deliver_window {args.deliver_window})"
     )
 
 

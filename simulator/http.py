@@ -9,14 +9,17 @@
 - `GET /sim/mo`, `GET /sim/mo/{id}`: MO sent (filter `from`, `limit`)
 - `GET /sim/handsets`: phones by last activity, each with its conversation (what the page shows)
 - `POST /sim/phones`: `{"number", "carrier"?}`, a new virtual phone
-- `POST /sim/reset`: forget messages, MO, counters, queued deliver_sm; settings and faults back to
-  the configuration (`{"drop_sessions": true}` also closes every SMPP session)
-- `GET /sim/stats`: per-carrier counters and rates
+- `POST /sim/reset`: forget messages, MO, counters, queued deliver_sm and receipts not yet due;
+  settings and faults back to the configuration, counting carriers' ids (`message_id_start`) start
+  again (`{"drop_sessions": true}` also closes every SMPP session)
+- `GET /sim/stats`: per-carrier counters (binds, refused connections, bind timeouts, submit_sm
+  outcomes, receipts, resends, ...) and rates
 - `GET /sim/carriers`: carriers, ports, binds
 - `GET/PUT/PATCH/DELETE /sim/carriers/{name}/faults`: fault switches; PUT and PATCH change the keys
   given, DELETE turns them all off
 - `GET/PUT/PATCH /sim/carriers/{name}/settings`: run-time settings (tps, window, receipt_delay,
-  outcomes, ...); the keys given are changed
+  receipt_mode, outcomes, ...); the keys given are changed; giving `message_id_start` starts the
+  carrier's id counter again there
 
 Errors are ``application/problem+json``.
 """
@@ -32,8 +35,8 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
+from .records import mask
 from .smsc import Smsc
-from .store import mask
 
 log = structlog.get_logger("simulator")
 

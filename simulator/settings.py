@@ -10,6 +10,8 @@ name = "telcel"
 port = 2775
 tps = 100                       # omit for no limit; above it submit_sm gets ESME_RTHROTTLED
 receipt_delay = [1.0, 3.0]      # seconds, fixed (2.0) or random in a range
+receipt_mode = "each"           # each receipt on its own timer and in its own write ("batched": per tick)
+deliver_window = 1              # deliver_sm waiting for their deliver_sm_resp, per session
 outcomes = {delivered = 0.95, undeliverable = 0.03, expired = 0.01, rejected = 0.01}
 numbers = [{number = "5500000001", behaviour = "never_delivers"},
            {number = "5500000002", behaviour = "switched_off"}]
@@ -33,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -186,6 +189,8 @@ class SimCarrierSettings(_Model):
     password_env: str | None = None  # read the password from this variable when it is set
     smsc_system_id: str | None = Field(None, max_length=15)  # sent in bind_resp; default: the carrier name
     max_binds: int = Field(4, ge=1)
+    max_connections: int = Field(100, ge=1)  # TCP connections at once, bound or not; more are closed at once
+    bind_timeout: float = Field(30.0, gt=0)  # a connection not bound within this many seconds is closed
     tps: float | None = Field(None, gt=0)  # token bucket shared by the carrier's binds; None = unlimited
     tps_burst: int | None = Field(None, ge=1)  # bucket size; default max(1, tps)
     window: int = Field(100, ge=1)  # unanswered requests per session before ESME_RTHROTTLED
@@ -197,12 +202,15 @@ class SimCarrierSettings(_Model):
     msgqfull_every: int | None = Field(None, ge=1)  # after every N accepted submit_sm ...
     msgqfull_burst: int = Field(0, ge=0)  # ... the next M get ESME_RMSGQFUL
     message_id_format: Literal["hex", "decimal"] = "hex"
+    receipt_id_format: Literal["same", "hex", "decimal"] = "same"  # how receipts write the id
+    message_id_start: int | None = Field(None, ge=0, le=10**18)  # ids counted from here, restarting on reset
     mo_prefixes: list[str] = Field(
         default_factory=list
     )  # E.164 prefixes of this carrier's subscribers, for MO
     deliver_timeout: float = Field(10.0, gt=0)  # deliver_sm not answered in this time is resent
     deliver_max_tries: int = Field(5, ge=1)
     deliver_window: int = Field(100, ge=1)  # deliver_sm outstanding per session
+    receipt_mode: Literal["batched", "each"] = "batched"  # each: every deliver_sm on its own timer and write
     enquire_link_interval: float | None = Field(None, gt=0)  # the SMSC sends enquire_link when idle this long
     faults: Faults = Field(default_factory=Faults)
 
@@ -221,6 +229,14 @@ class SimCarrierSettings(_Model):
                 raise ValueError(f"prefix {prefix!r} has no digits")
             out.append(digits)
         return out
+
+    @field_validator("max_connections")
+    @classmethod
+    def _room_for_binds(cls, value: int, info: ValidationInfo) -> int:
+        binds = info.data.get("max_binds")
+        if binds is not None and value < binds:
+            raise ValueError(f"must be at least max_binds ({binds})")
+        return value
 
     @model_validator(mode="after")
     def _password_from_env(self) -> SimCarrierSettings:

@@ -173,7 +173,7 @@ def test_stats(sim, raw_clients):
 
 
 def test_submits_per_second():
-    from simulator.smsc import Stats
+    from simulator.stats import Stats
 
     stats = Stats()
     for i in range(30):
@@ -210,7 +210,7 @@ def test_runtime_settings(sim, lib_clients):
 def test_handsets_page_is_served_and_self_contained(sim):
     status, html, ctype = sim.http("GET", "/")
     assert status == 200 and ctype.startswith("text/html")
-    assert "Virtual handsets" in html
+    assert 'lang="es"' in html and "Teléfonos virtuales" in html
     assert "/sim/handsets" in html and "/sim/mo" in html and "/sim/phones" in html
     # works offline: no external URL, script, stylesheet or font
     assert not re.search(r"https?://", html)

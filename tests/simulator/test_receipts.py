@@ -266,13 +266,14 @@ def test_receipt_for_a_gone_session_goes_to_another_receiver(make_sim, raw_clien
     receiver.ack(pdu)
 
 
-def test_receipts_wait_until_a_receiver_binds(make_sim, raw_clients):
-    sim = make_sim()
+@pytest.mark.parametrize("receipt_mode", ["batched", "each"])
+def test_receipts_wait_until_a_receiver_binds(make_sim, raw_clients, receipt_mode):
+    sim = make_sim(telcel={"receipt_mode": receipt_mode, "deliver_window": 1})
     sender = raw_clients(sim.port())
     assert sender.bind(Cmd.BIND_TRANSMITTER).status == 0
     sender.submit()
     message_id = sender.read_until(Cmd.SUBMIT_SM_RESP).fields["message_id"]
-    sim.wait_until(lambda: sim.smsc.carriers["telcel"].pending, what="receipt queued")
+    sim.wait_until(lambda: sim.smsc.carriers["telcel"].info()["deliver_sm_queued"], what="receipt queued")
     receiver = raw_clients(sim.port())
     receiver.bind(Cmd.BIND_RECEIVER)
     pdu = receiver.read_until(Cmd.DELIVER_SM)

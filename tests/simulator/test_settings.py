@@ -20,6 +20,14 @@ def test_defaults_reproduce_the_spec():
         ("movistar", 2776, "smsgw", "smsgw"),
     ]
     assert settings.store_size == 100_000
+    carrier = settings.carriers[0]
+    assert (carrier.receipt_mode, carrier.deliver_window) == ("batched", 100)
+    assert (carrier.message_id_format, carrier.receipt_id_format, carrier.message_id_start) == (
+        "hex",
+        "same",
+        None,
+    )
+    assert (carrier.bind_timeout, carrier.max_connections) == (30.0, 100)
     assert load_settings(None) == settings
 
 
@@ -66,6 +74,23 @@ def test_password_from_environment(monkeypatch):
         (
             {"carriers": [{"name": "a", "port": 1, "numbers": [{"number": "55", "behaviour": "explode"}]}]},
             "simulator.carriers[0].numbers[0].behaviour",
+        ),
+        (
+            {"carriers": [{"name": "a", "port": 1, "receipt_mode": "sometimes"}]},
+            "simulator.carriers[0].receipt_mode",
+        ),
+        (
+            {"carriers": [{"name": "a", "port": 1, "receipt_id_format": "octal"}]},
+            "simulator.carriers[0].receipt_id_format",
+        ),
+        (
+            {"carriers": [{"name": "a", "port": 1, "message_id_start": -1}]},
+            "simulator.carriers[0].message_id_start",
+        ),
+        ({"carriers": [{"name": "a", "port": 1, "bind_timeout": 0}]}, "simulator.carriers[0].bind_timeout"),
+        (
+            {"carriers": [{"name": "a", "port": 1, "max_binds": 8, "max_connections": 4}]},
+            "simulator.carriers[0].max_connections",
         ),
         ({"carriers": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]}, "simulator"),
         ({"carriers": []}, "simulator.carriers"),
