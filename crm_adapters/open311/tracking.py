@@ -1,0 +1,172 @@
+"""The requests an Open311 adapter follows (crm_tracked_requests): read, saved, listed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
+
+from crm_adapters.state import chunks
+from gateway.store.models import cases, citizens, crm_tracked_requests
+
+from .changes import FINISHED, OPEN, Snapshot
+
+t = crm_tracked_requests.c
+_COLUMNS = (
+    t.request_id,
+    t.folio,
+    t.phase,
+    t.state,
+    t.status_notes,
+    t.agency,
+    t.expected,
+    t.updated,
+    t.service_name,
+    t.requested_at,
+    t.announced,
+    t.finished_at,
+)
+
+
+def _snapshot(row) -> Snapshot:
+    return Snapshot(
+        request_id=row.request_id,
+        folio=row.folio,
+        phase=row.phase,
+        state=row.state,
+        notes=row.status_notes,
+        agency=row.agency,
+        expected=row.expected,
+        updated=row.updated,
+        service_name=row.service_name,
+        requested_at=row.requested_at,
+        announced=bool(row.announced),
+        finished_at=row.finished_at,
+    )
+
+
+def tracked(conn: Connection, adapter: str, request_ids: list[str]) -> dict[str, Snapshot]:
+    found: dict[str, Snapshot] = {}
+    for part in chunks(sorted(set(request_ids))):
+        for row in conn.execute(select(*_COLUMNS).where(t.adapter == adapter, t.request_id.in_(part))):
+            found[row.request_id] = _snapshot(row)
+    return found
+
+
+def followed(conn: Connection, adapter: str, finished_after: datetime) -> list[str]:
+    """Ids to re-fetch: the open requests and those finished after ``finished_after``."""
+    rows = conn.execute(
+        select(t.request_id)
+        .where(
+            t.adapter == adapter,
+            or_(t.phase == OPEN, and_(t.phase.in_(FINISHED), t.finished_at >= finished_after)),
+        )
+        .order_by(t.request_id)
+    )
+    return list(rows.scalars())
+
+
+def save(
+    conn: Connection,
+    adapter: str,
+    changed: list[tuple[Snapshot, bool]],
+    unchanged: list[str],
+    now: datetime,
+) -> None:
+    """Write the new copies (``(snapshot, is_new)``) and mark the unchanged ones seen now."""
+    values = [
+        {
+            "b_adapter": adapter,
+            "b_request_id": s.request_id,
+            "b_folio": s.folio,
+            "b_phase": s.phase,
+            "b_state": s.state,
+            "b_notes": s.notes,
+            "b_agency": s.agency,
+            "b_expected": s.expected,
+            "b_updated": s.updated,
+            "b_service_name": s.service_name,
+            "b_requested_at": s.requested_at,
+            "b_announced": s.announced,
+            "b_finished_at": s.finished_at,
+            "b_now": now,
+        }
+        for s, _ in changed
+    ]
+    new = [v for v, (_, is_new) in zip(values, changed, strict=True) if is_new]
+    old = [v for v, (_, is_new) in zip(values, changed, strict=True) if not is_new]
+    if new:
+        conn.execute(
+            crm_tracked_requests.insert().values(
+                adapter=bindparam("b_adapter"),
+                request_id=bindparam("b_request_id"),
+                folio=bindparam("b_folio"),
+                phase=bindparam("b_phase"),
+                state=bindparam("b_state"),
+                status_notes=bindparam("b_notes"),
+                agency=bindparam("b_agency"),
+                expected=bindparam("b_expected"),
+                updated=bindparam("b_updated"),
+                service_name=bindparam("b_service_name"),
+                requested_at=bindparam("b_requested_at"),
+                announced=bindparam("b_announced"),
+                finished_at=bindparam("b_finished_at"),
+                seen_at=bindparam("b_now"),
+                created_at=bindparam("b_now"),
+            ),
+            new,
+        )
+    if old:
+        conn.execute(
+            update(crm_tracked_requests)
+            .where(t.adapter == bindparam("b_adapter"), t.request_id == bindparam("b_request_id"))
+            .values(
+                phase=bindparam("b_phase"),
+                state=bindparam("b_state"),
+                status_notes=bindparam("b_notes"),
+                agency=bindparam("b_agency"),
+                expected=bindparam("b_expected"),
+                updated=bindparam("b_updated"),
+                service_name=bindparam("b_service_name"),
+                requested_at=bindparam("b_requested_at"),
+                announced=bindparam("b_announced"),
+                finished_at=bindparam("b_finished_at"),
+                seen_at=bindparam("b_now"),
+            ),
+            [{k: v for k, v in row.items() if k != "b_folio"} for row in old],
+        )
+    for part in chunks(sorted(set(unchanged))):
+        conn.execute(
+            update(crm_tracked_requests)
+            .where(t.adapter == adapter, t.request_id.in_(part))
+            .values(seen_at=now)
+        )
+
+
+def citizens_of(conn: Connection, folios: list[str]) -> dict[str, str]:
+    """folio -> the number of the citizen whose case it is (the copy the gateway keeps)."""
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(folios))):
+        found.update(
+            conn.execute(
+                select(cases.c.folio, citizens.c.msisdn)
+                .join(citizens, citizens.c.id == cases.c.citizen_id)
+                .where(cases.c.folio.in_(part))
+            ).all()
+        )
+    return found
+
+
+def by_folio(conn: Connection, folio: str) -> list[tuple[str, str, datetime]]:
+    """(adapter, request id, last seen) of the requests behind a folio."""
+    return [
+        tuple(r) for r in conn.execute(select(t.adapter, t.request_id, t.seen_at).where(t.folio == folio))
+    ]
+
+
+def forget_folios(conn: Connection, folios: list[str]) -> int:
+    """Stop following the requests behind these folios (a citizen's data erased)."""
+    removed = 0
+    for part in chunks(sorted(set(folios))):
+        removed += conn.execute(crm_tracked_requests.delete().where(t.folio.in_(part))).rowcount
+    return removed
