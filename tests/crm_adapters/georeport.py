@@ -54,6 +54,7 @@ def _parse(value: str) -> datetime:
 class Fault:
     kind: str  # "500", "503", "hang", "malformed", "400"
     path: str | None = None  # only for queries of this path ("requests.json"); None: the next query
+    skip: int = 0  # let this many matching queries through first
 
 
 @dataclass
@@ -72,6 +73,7 @@ class GeoReportServer:
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
     _hung: asyncio.Event = field(default_factory=asyncio.Event)
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # set when a query starts hanging
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -142,8 +144,12 @@ class GeoReportServer:
         path = request.path.rsplit("/", 1)[-1]
         for fault in self.faults:
             if fault.path is None or fault.path == path:
+                if fault.skip:
+                    fault.skip -= 1
+                    return None
                 self.faults.remove(fault)
                 if fault.kind == "hang":
+                    self.hanging.set()
                     await self._hung.wait()
                 if fault.kind == "malformed":
                     body = (
