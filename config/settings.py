@@ -507,6 +507,8 @@ def format_validation_error(
     msg = _FRIENDLY.get(err["type"], err["msg"])
     if err["type"] == "value_error" and "error" in err.get("ctx", {}):
         msg = str(err["ctx"]["error"])
+    if not loc and re.match(r"[a-z_]+(\[\d+\])?[\w.\[\]]*: ", msg):
+        return " ".join(msg.split())  # a whole-file rule naming its key itself (routing, crm_adapters)
     if origins:
         for n in range(len(loc), 0, -1):
             if loc[:n] in origins:
