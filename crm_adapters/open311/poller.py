@@ -25,6 +25,7 @@ without a ``case.received``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -41,7 +42,7 @@ from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.store.db import Database
 
 from . import tracking
-from .changes import ChangeRules, Observed, Snapshot, Unusable, lookup
+from .changes import OPEN, ChangeRules, Observed, Snapshot, Unusable, lookup
 from .client import Open311Client
 from .parsing import MalformedResponse, Open311Error, Record
 
@@ -259,20 +260,37 @@ class Open311Poller(PollingAdapter):
     async def _refetch(
         self, cursor: dict, seen: set[str], backfill_from: datetime, report: CycleReport
     ) -> None:
+        """The followed requests again, by id: ``concurrency`` queries in flight; the answers are
+        diffed and saved about PROCESS_CHUNK requests at a time (few transactions), the next
+        group's queries running meanwhile."""
         ids = await self.db.run(tracking.followed, self.name, self.rules.follow_until(self.now()))
         ids = [i for i in ids if i not in seen]
-        batches = [ids[i : i + self.s.id_batch] for i in range(0, len(ids), self.s.id_batch)]
+        per_group = max(1, PROCESS_CHUNK // self.s.id_batch) * self.s.id_batch
+        groups = [ids[i : i + per_group] for i in range(0, len(ids), per_group)]
         gate = asyncio.Semaphore(self.s.concurrency)
 
-        async def one(batch: list[str]) -> None:
+        async def fetch(batch: list[str]) -> list[Record]:
             async with gate:
-                records = await self.client.by_ids(batch)
-            await self._process(records, report, backfill_from, only=set(batch))
-            await self._renew(cursor)
+                return await self.client.by_ids(batch)
 
-        async with asyncio.TaskGroup() as group:
-            for batch in batches:
-                group.create_task(one(batch))
+        async def fetch_group(group: list[str]) -> list[Record]:
+            batches = [group[i : i + self.s.id_batch] for i in range(0, len(group), self.s.id_batch)]
+            async with asyncio.TaskGroup() as tasks:
+                running = [tasks.create_task(fetch(batch)) for batch in batches]
+            return [record for task in running for record in task.result()]
+
+        pending = asyncio.ensure_future(fetch_group(groups[0])) if groups else None
+        try:
+            for i, group in enumerate(groups):
+                records = await pending
+                pending = asyncio.ensure_future(fetch_group(groups[i + 1])) if i + 1 < len(groups) else None
+                await self._process(records, report, backfill_from, only=set(group))
+                await self._renew(cursor)
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
 
     async def _scan_updated(self, cursor: dict, backfill_from: datetime, report: CycleReport) -> None:
         through = _parse(cursor.get("updates_through") or cursor["created_through"])
@@ -337,11 +355,36 @@ class Open311Poller(PollingAdapter):
                 return None, str(key).strip()
         return None, None
 
-    def _read(self, conn, rids: list[str], keys: list[str], folios: list[str]):
-        befores = tracking.tracked(conn, self.name, rids)
+    def _directory(self, conn, keys: list[str], folios: list[str]) -> tuple[dict, dict]:
         numbers = store.phone_numbers(conn, self.client_id, keys) if keys else {}
         owners = tracking.citizens_of(conn, folios) if folios else {}
-        return befores, numbers, owners
+        return numbers, owners
+
+    async def _numbers(self, pairs: list[tuple[Observed, Snapshot | None]]) -> dict[str, str]:
+        """The citizen's number for each request: its own field, else the phone directory, else
+        the citizen of the case the gateway already has under its folio."""
+        found: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        folios: dict[str, str] = {}
+        for obs, before in pairs:
+            number, key = self._number_in(obs)
+            if number is not None:
+                found[obs.request_id] = number
+                continue
+            if key is not None:
+                keys[obs.request_id] = key
+            folio = before.folio if before is not None else self._folio(obs.request_id)
+            if folio is not None:
+                folios[obs.request_id] = folio
+        if keys or folios:
+            numbers, owners = await self.db.run(
+                self._directory, sorted(set(keys.values())), sorted(set(folios.values()))
+            )
+            for rid in {*keys, *folios} - set(found):
+                number = numbers.get(keys.get(rid, "")) or owners.get(folios.get(rid, ""))
+                if number is not None:
+                    found[rid] = number
+        return found
 
     def _folio(self, rid: str) -> str | None:
         try:
@@ -369,42 +412,31 @@ class Open311Poller(PollingAdapter):
     async def _process_chunk(
         self, items: list[Observed], report: CycleReport, backfill_from: datetime, new_only: bool
     ) -> set[str]:
-        direct: dict[str, str | None] = {}
-        keys: dict[str, str] = {}
-        for obs in items:
-            number, key = self._number_in(obs)
-            direct[obs.request_id] = number
-            if key is not None:
-                keys[obs.request_id] = key
-        folios = [f for obs in items if direct[obs.request_id] is None and (f := self._folio(obs.request_id))]
-        befores, numbers, owners = await self.db.run(
-            self._read, [o.request_id for o in items], sorted(set(keys.values())), folios
-        )
+        befores = await self.db.run(tracking.tracked, self.name, [o.request_id for o in items])
         now = self.now()
-        chains: list[list[dict]] = []
-        changed: list[tuple[Snapshot, bool]] = []
-        unchanged: list[str] = []
+        todo: list[tuple[Observed, Snapshot, Snapshot | None]] = []
         done: set[str] = set()
         for obs in items:
-            rid = obs.request_id
-            before = befores.get(rid)
+            before = befores.get(obs.request_id)
             if new_only and before is not None:
                 continue
-            done.add(rid)
-            msisdn = (
-                direct[rid]
-                or numbers.get(keys.get(rid, ""))
-                or owners.get(before.folio if before else (self._folio(rid) or ""))
-            )
+            done.add(obs.request_id)
             try:
                 snap = self.rules.snapshot(obs, before, now)
             except Unusable as exc:
                 report.unusable += 1
                 log.warning("open311 request skipped", adapter=self.name, reason=str(exc))
                 continue
-            if before is not None and _same(snap, before) and (before.announced or msisdn is None):
-                unchanged.append(rid)
-                continue
+            if before is not None and _same(snap, before) and before.announced:
+                continue  # the common case: nothing to do, no number needed, nothing written
+            todo.append((obs, snap, before))
+        numbers = await self._numbers([(obs, before) for obs, _, before in todo]) if todo else {}
+        chains: list[list[dict]] = []
+        changed: list[tuple[Snapshot, bool]] = []
+        for obs, snap, before in todo:
+            msisdn = numbers.get(obs.request_id)
+            if before is not None and _same(snap, before) and msisdn is None:
+                continue  # still no number to announce it to
             announce = before is not None or obs.requested_at is None or obs.requested_at >= backfill_from
             events, kept = self.rules.events(snap, before, msisdn, announce=announce, now=now)
             if before is None:
@@ -416,7 +448,8 @@ class Open311Poller(PollingAdapter):
             chains.append(events)
             changed.append((kept, before is None))
         await submit_chains(self.sink, self.client_id, chains, self.source, report)
-        await self.db.run(tracking.save, self.name, changed, unchanged, now)
+        if changed:
+            await self.db.run(tracking.save, self.name, changed, now)
         return done
 
     async def _apply_updates(self, updates: list[Record], report: CycleReport) -> None:
@@ -432,10 +465,8 @@ class Open311Poller(PollingAdapter):
             return
         rids = sorted(by_request)
         befores = await self.db.run(tracking.tracked, self.name, rids)
-        keys = {rid: rid for rid in befores} if self.s.phone_lookup_field == "service_request_id" else {}
-        _, numbers, owners = await self.db.run(
-            self._read, [], sorted(keys.values()), [b.folio for b in befores.values()]
-        )
+        keys = sorted(befores) if self.s.phone_lookup_field == "service_request_id" else []
+        numbers, owners = await self.db.run(self._directory, keys, [b.folio for b in befores.values()])
         now = self.now()
         chains, changed = [], []
         for rid in rids:
@@ -462,9 +493,20 @@ class Open311Poller(PollingAdapter):
                 chains.append(chain)
                 changed.append((snap, False))
         await submit_chains(self.sink, self.client_id, chains, self.source, report)
-        await self.db.run(tracking.save, self.name, changed, [], now)
+        if changed:
+            await self.db.run(tracking.save, self.name, changed, now)
 
     # --- ESTADO <folio> -------------------------------------------------------------------------
+
+    def fresh_as_of(self, copy: tracking.Copy) -> datetime:
+        """When the gateway's copy of a request was last known to match the CRM."""
+        followed = self.mode in ("servicerequestupdates", "updated_after") or (
+            copy.phase == OPEN
+            or (copy.finished_at is not None and copy.finished_at >= self.rules.follow_until(self.now()))
+        )
+        if followed and copy.adapter_success_at is not None:
+            return max(copy.seen_at, copy.adapter_success_at)
+        return copy.seen_at
 
     async def refresh(self, request_id: str) -> bool:
         """Fetch one request now and apply what changed (a citizen asked for its status)."""

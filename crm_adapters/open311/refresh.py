@@ -55,16 +55,18 @@ class FreshStatusInbox:
         for name in sorted(candidates):
             found += await self.db.run(tracking.by_folio, name)
         now = self.now()
-        for adapter, request_id, seen_at in found:
-            poller = self.pollers.get(adapter)
+        for copy in found:
+            poller = self.pollers.get(copy.adapter)
             if poller is None or poller.s.refresh_status_after_seconds <= 0:
                 continue
-            if now - seen_at < timedelta(seconds=poller.s.refresh_status_after_seconds):
+            if now - poller.fresh_as_of(copy) < timedelta(seconds=poller.s.refresh_status_after_seconds):
                 continue
             try:
-                await poller.refresh(request_id)
+                await poller.refresh(copy.request_id)
                 self.refreshed += 1
             except Exception as exc:  # the citizen still gets the copy the gateway has
                 log.warning(
-                    "open311 status refresh failed", adapter=adapter, error=f"{type(exc).__name__}: {exc}"
+                    "open311 status refresh failed",
+                    adapter=copy.adapter,
+                    error=f"{type(exc).__name__}: {exc}",
                 )

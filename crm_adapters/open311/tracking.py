@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from crm_adapters.state import chunks
-from gateway.store.models import cases, citizens, crm_tracked_requests
+from gateway.store.models import cases, citizens, crm_adapter_state, crm_tracked_requests
 
 from .changes import FINISHED, OPEN, Snapshot
 
@@ -70,10 +71,10 @@ def save(
     conn: Connection,
     adapter: str,
     changed: list[tuple[Snapshot, bool]],
-    unchanged: list[str],
     now: datetime,
 ) -> None:
-    """Write the new copies (``(snapshot, is_new)``) and mark the unchanged ones seen now."""
+    """Write the new copies (``(snapshot, is_new)``); ``seen_at``: when a copy last changed (an
+    unchanged request is not written: its freshness is its adapter's last successful cycle)."""
     values = [
         {
             "b_adapter": adapter,
@@ -135,12 +136,6 @@ def save(
             ),
             [{k: v for k, v in row.items() if k != "b_folio"} for row in old],
         )
-    for part in chunks(sorted(set(unchanged))):
-        conn.execute(
-            update(crm_tracked_requests)
-            .where(t.adapter == adapter, t.request_id.in_(part))
-            .values(seen_at=now)
-        )
 
 
 def citizens_of(conn: Connection, folios: list[str]) -> dict[str, str]:
@@ -157,11 +152,27 @@ def citizens_of(conn: Connection, folios: list[str]) -> dict[str, str]:
     return found
 
 
-def by_folio(conn: Connection, folio: str) -> list[tuple[str, str, datetime]]:
-    """(adapter, request id, last seen) of the requests behind a folio."""
-    return [
-        tuple(r) for r in conn.execute(select(t.adapter, t.request_id, t.seen_at).where(t.folio == folio))
-    ]
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """How old the gateway's copy of a request is: written at ``seen_at``, and as fresh as its
+    adapter's last successful cycle if that cycle looks at it."""
+
+    adapter: str
+    request_id: str
+    seen_at: datetime
+    phase: str
+    finished_at: datetime | None
+    adapter_success_at: datetime | None
+
+
+def by_folio(conn: Connection, folio: str) -> list[Copy]:
+    s = crm_adapter_state.c
+    rows = conn.execute(
+        select(t.adapter, t.request_id, t.seen_at, t.phase, t.finished_at, s.last_success_at)
+        .join(crm_adapter_state, s.adapter == t.adapter, isouter=True)
+        .where(t.folio == folio)
+    )
+    return [Copy(*row) for row in rows]
 
 
 def forget_folios(conn: Connection, folios: list[str]) -> int:
