@@ -26,6 +26,7 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     from gateway.cli import _check_schema, _check_templates, _fail
     from gateway.event_import import import_events
     from gateway.importer import ProgressBar
+    from gateway.logging import configure_logging
     from gateway.notices import build_policy
     from gateway.services.intake import IntakeService
     from gateway.store.db import Database
@@ -33,6 +34,7 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     from gateway.store.zones import sync_zones
 
     settings = _settings(args.config)
+    configure_logging("console", "warning")  # the report says what happened, row by row
     _client(settings, args.client)
     _check_schema(settings)
     _check_templates(settings)
