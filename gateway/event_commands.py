@@ -69,6 +69,7 @@ def cmd_crm_phones_import(args: argparse.Namespace) -> None:
     from crm_adapters.phone_import import import_phone_numbers
     from gateway.citizen_commands import _settings
     from gateway.cli import _check_schema, _fail
+    from gateway.event_import import bad_rows
     from gateway.store.db import Database
 
     settings = _settings(args.config)
@@ -82,7 +83,7 @@ def cmd_crm_phones_import(args: argparse.Namespace) -> None:
     finally:
         db.close()
     if report.bad:
-        print("\n".join(f"line {line}: {why}" for line, why in report.bad[:100]), file=sys.stderr)
+        print(bad_rows(report.bad), file=sys.stderr)
     print(report.summary())
     if report.bad:
         raise SystemExit(1)

@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.domain.events import EVENT_FIELDS
+from gateway.importer import MAX_BAD_SHOWN, Progress, _count_lines
 from gateway.services.intake import IntakeResult, IntakeService
 
 CHUNK_ROWS = 500
-MAX_BAD_SHOWN = 100
-
-Progress = Callable[[int, int], None]  # (lines done, lines in the file)
 
 
 @dataclass(slots=True)
@@ -61,18 +59,15 @@ class EventImportReport:
         return "\n".join(lines)
 
     def bad_rows(self, limit: int = MAX_BAD_SHOWN) -> str:
-        out = [f"line {line}: {reason}" for line, reason in self.bad[:limit]]
-        if len(self.bad) > limit:
-            out.append(f"… and {len(self.bad) - limit:,} more bad rows")
-        return "\n".join(out)
+        return bad_rows(self.bad, limit)
 
 
-def _count_lines(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            lines += block.count(b"\n")
-    return lines
+def bad_rows(bad: list[tuple[int, str]], limit: int = MAX_BAD_SHOWN) -> str:
+    """``line N: reason`` lines, at most ``limit`` of them."""
+    out = [f"line {line}: {reason}" for line, reason in bad[:limit]]
+    if len(bad) > limit:
+        out.append(f"… and {len(bad) - limit:,} more bad rows")
+    return "\n".join(out)
 
 
 def _payload(names: list[str], cells: list[str]) -> dict:

@@ -67,6 +67,26 @@ def followed(conn: Connection, adapter: str, finished_after: datetime) -> list[s
     return list(rows.scalars())
 
 
+_KEY = ("adapter", "request_id", "folio")
+_COPY = (
+    "phase",
+    "state",
+    "status_notes",
+    "agency",
+    "expected",
+    "updated",
+    "service_name",
+    "requested_at",
+    "announced",
+    "finished_at",
+    "seen_at",
+)
+
+
+def _binds(*columns: str) -> dict:
+    return {column: bindparam(f"b_{column}") for column in columns}
+
+
 def save(
     conn: Connection,
     adapter: str,
@@ -75,14 +95,14 @@ def save(
 ) -> None:
     """Write the new copies (``(snapshot, is_new)``); ``seen_at``: when a copy last changed (an
     unchanged request is not written: its freshness is its adapter's last successful cycle)."""
-    values = [
+    rows = [
         {
             "b_adapter": adapter,
             "b_request_id": s.request_id,
             "b_folio": s.folio,
             "b_phase": s.phase,
             "b_state": s.state,
-            "b_notes": s.notes,
+            "b_status_notes": s.notes,
             "b_agency": s.agency,
             "b_expected": s.expected,
             "b_updated": s.updated,
@@ -90,51 +110,21 @@ def save(
             "b_requested_at": s.requested_at,
             "b_announced": s.announced,
             "b_finished_at": s.finished_at,
-            "b_now": now,
+            "b_seen_at": now,
+            "b_created_at": now,
         }
         for s, _ in changed
     ]
-    new = [v for v, (_, is_new) in zip(values, changed, strict=True) if is_new]
-    old = [v for v, (_, is_new) in zip(values, changed, strict=True) if not is_new]
+    new = [row for row, (_, is_new) in zip(rows, changed, strict=True) if is_new]
+    old = [row for row, (_, is_new) in zip(rows, changed, strict=True) if not is_new]
     if new:
-        conn.execute(
-            crm_tracked_requests.insert().values(
-                adapter=bindparam("b_adapter"),
-                request_id=bindparam("b_request_id"),
-                folio=bindparam("b_folio"),
-                phase=bindparam("b_phase"),
-                state=bindparam("b_state"),
-                status_notes=bindparam("b_notes"),
-                agency=bindparam("b_agency"),
-                expected=bindparam("b_expected"),
-                updated=bindparam("b_updated"),
-                service_name=bindparam("b_service_name"),
-                requested_at=bindparam("b_requested_at"),
-                announced=bindparam("b_announced"),
-                finished_at=bindparam("b_finished_at"),
-                seen_at=bindparam("b_now"),
-                created_at=bindparam("b_now"),
-            ),
-            new,
-        )
+        conn.execute(crm_tracked_requests.insert().values(**_binds(*_KEY, *_COPY, "created_at")), new)
     if old:
         conn.execute(
             update(crm_tracked_requests)
             .where(t.adapter == bindparam("b_adapter"), t.request_id == bindparam("b_request_id"))
-            .values(
-                phase=bindparam("b_phase"),
-                state=bindparam("b_state"),
-                status_notes=bindparam("b_notes"),
-                agency=bindparam("b_agency"),
-                expected=bindparam("b_expected"),
-                updated=bindparam("b_updated"),
-                service_name=bindparam("b_service_name"),
-                requested_at=bindparam("b_requested_at"),
-                announced=bindparam("b_announced"),
-                finished_at=bindparam("b_finished_at"),
-                seen_at=bindparam("b_now"),
-            ),
-            [{k: v for k, v in row.items() if k != "b_folio"} for row in old],
+            .values(**_binds(*_COPY)),
+            old,
         )
 
 
