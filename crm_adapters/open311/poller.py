@@ -36,19 +36,18 @@ import structlog
 
 from config.crm_adapters import Open311AdapterSettings
 from crm_adapters import state as store
-from crm_adapters.base import CycleReport, EventSink, PollingAdapter, submit_chains
+from crm_adapters.base import CycleReport, EventSink, PollingAdapter
 from gateway import clock
-from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.store.db import Database
 
 from . import tracking
-from .changes import OPEN, ChangeRules, Observed, Snapshot, Unusable, lookup
+from .changes import OPEN, ChangeRules
 from .client import Open311Client
 from .parsing import MalformedResponse, Open311Error, Record
+from .sync import PROCESS_CHUNK, RequestSync
 
 log = structlog.get_logger("open311")
 
-PROCESS_CHUNK = 1000  # records read, diffed and saved per transaction
 NOT_OFFERED = frozenset({400, 404, 405, 501})
 MAX_PAGES = 10_000
 
@@ -73,18 +72,6 @@ def windows(start: datetime, end: datetime, max_days: float) -> list[tuple[datet
         out.append((cursor, stop))
         cursor = stop
     return out
-
-
-def _same(a: Snapshot, b: Snapshot) -> bool:
-    return (a.phase, a.state, a.notes, a.agency, a.expected, a.updated, a.service_name) == (
-        b.phase,
-        b.state,
-        b.notes,
-        b.agency,
-        b.expected,
-        b.updated,
-        b.service_name,
-    )
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -121,6 +108,7 @@ class Open311Poller(PollingAdapter):
         self.s = settings
         self.rules = ChangeRules(settings, city_tz)
         self.source = f"open311:{self.name}"
+        self.sync = RequestSync(self.name, self.client_id, settings, self.rules, db, sink, self.source, now)
         self.mode: str | None = None if settings.updates == "auto" else settings.updates
         self._session = session
         self._own_session = session is None
@@ -203,7 +191,7 @@ class Open311Poller(PollingAdapter):
         new_only = self.mode == "servicerequestupdates" or (self.mode is None and self.s.updates == "auto")
         for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
             records = await self._window(self.client.created_between, w_start, w_end, report)
-            seen |= await self._process(records, report, backfill_from, new_only=new_only)
+            seen |= await self.sync.process(records, report, backfill_from, new_only=new_only)
             if w_end > through:
                 cursor["created_through"] = _iso(w_end)
             await self.save_cursor(cursor)
@@ -284,7 +272,7 @@ class Open311Poller(PollingAdapter):
             for i, group in enumerate(groups):
                 records = await pending
                 pending = asyncio.ensure_future(fetch_group(groups[i + 1])) if i + 1 < len(groups) else None
-                await self._process(records, report, backfill_from, only=set(group))
+                await self.sync.process(records, report, backfill_from, only=set(group))
                 await self._renew(cursor)
         finally:
             if pending is not None and not pending.done():
@@ -297,7 +285,7 @@ class Open311Poller(PollingAdapter):
         start = through - timedelta(seconds=self.s.overlap_seconds)
         for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
             records = await self._window(self.client.updated_between, w_start, w_end, report)
-            await self._process(records, report, backfill_from)
+            await self.sync.process(records, report, backfill_from)
             if w_end > through:
                 cursor["updates_through"] = _iso(w_end)
             await self.save_cursor(cursor)
@@ -311,190 +299,10 @@ class Open311Poller(PollingAdapter):
 
         for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
             updates = await self._window(fetch, w_start, w_end, report, paged=False)
-            await self._apply_updates(updates, report)
+            await self.sync.apply_updates(updates, report)
             if w_end > through:
                 cursor["updates_through"] = _iso(w_end)
             await self.save_cursor(cursor)
-
-    # --- turning records into events ------------------------------------------------------------
-
-    def _observe(
-        self, records: list[Record], report: CycleReport, only: set[str] | None
-    ) -> dict[str, Observed]:
-        observed: dict[str, Observed] = {}
-        for record in records:
-            report.records += 1
-            try:
-                obs = self.rules.observe(record)
-            except Unusable as exc:
-                if "service_request_id" in str(exc):
-                    report.without_id += 1
-                else:
-                    report.unusable += 1
-                    log.warning("open311 request skipped", adapter=self.name, reason=str(exc))
-                continue
-            if only is not None and obs.request_id not in only:
-                continue  # a server that ignored service_request_id: not what was asked
-            previous = observed.get(obs.request_id)
-            if previous is None or (obs.updated or "") >= (previous.updated or ""):
-                observed[obs.request_id] = obs
-        return observed
-
-    def _number_in(self, obs: Observed) -> tuple[str | None, str | None]:
-        """(the number in the request's own field, the phone directory key to look up)."""
-        if self.s.phone_field:
-            raw = lookup(obs.record, self.s.phone_field)
-            if raw is not None and not isinstance(raw, dict | list) and str(raw).strip():
-                try:
-                    return normalize_msisdn(str(raw)), None
-                except InvalidNumber:
-                    pass
-        if self.s.phone_lookup_field:
-            key = lookup(obs.record, self.s.phone_lookup_field)
-            if key is not None and not isinstance(key, dict | list) and str(key).strip():
-                return None, str(key).strip()
-        return None, None
-
-    def _directory(self, conn, keys: list[str], folios: list[str]) -> tuple[dict, dict]:
-        numbers = store.phone_numbers(conn, self.client_id, keys) if keys else {}
-        owners = tracking.citizens_of(conn, folios) if folios else {}
-        return numbers, owners
-
-    async def _numbers(self, pairs: list[tuple[Observed, Snapshot | None]]) -> dict[str, str]:
-        """The citizen's number for each request: its own field, else the phone directory, else
-        the citizen of the case the gateway already has under its folio."""
-        found: dict[str, str] = {}
-        keys: dict[str, str] = {}
-        folios: dict[str, str] = {}
-        for obs, before in pairs:
-            number, key = self._number_in(obs)
-            if number is not None:
-                found[obs.request_id] = number
-                continue
-            if key is not None:
-                keys[obs.request_id] = key
-            folio = before.folio if before is not None else self._folio(obs.request_id)
-            if folio is not None:
-                folios[obs.request_id] = folio
-        if keys or folios:
-            numbers, owners = await self.db.run(
-                self._directory, sorted(set(keys.values())), sorted(set(folios.values()))
-            )
-            for rid in {*keys, *folios} - set(found):
-                number = numbers.get(keys.get(rid, "")) or owners.get(folios.get(rid, ""))
-                if number is not None:
-                    found[rid] = number
-        return found
-
-    def _folio(self, rid: str) -> str | None:
-        try:
-            return self.rules.folio(rid)
-        except Unusable:
-            return None
-
-    async def _process(
-        self,
-        records: list[Record],
-        report: CycleReport,
-        backfill_from: datetime,
-        only: set[str] | None = None,
-        new_only: bool = False,
-    ) -> set[str]:
-        """Diff what was read against the copies kept, submit the events, save the copies;
-        returns the ids looked at (``new_only``: only requests not tracked yet)."""
-        observed = self._observe(records, report, only)
-        items = list(observed.values())
-        done: set[str] = set()
-        for i in range(0, len(items), PROCESS_CHUNK):
-            done |= await self._process_chunk(items[i : i + PROCESS_CHUNK], report, backfill_from, new_only)
-        return done
-
-    async def _process_chunk(
-        self, items: list[Observed], report: CycleReport, backfill_from: datetime, new_only: bool
-    ) -> set[str]:
-        befores = await self.db.run(tracking.tracked, self.name, [o.request_id for o in items])
-        now = self.now()
-        todo: list[tuple[Observed, Snapshot, Snapshot | None]] = []
-        done: set[str] = set()
-        for obs in items:
-            before = befores.get(obs.request_id)
-            if new_only and before is not None:
-                continue
-            done.add(obs.request_id)
-            try:
-                snap = self.rules.snapshot(obs, before, now)
-            except Unusable as exc:
-                report.unusable += 1
-                log.warning("open311 request skipped", adapter=self.name, reason=str(exc))
-                continue
-            if before is not None and _same(snap, before) and before.announced:
-                continue  # the common case: nothing to do, no number needed, nothing written
-            todo.append((obs, snap, before))
-        numbers = await self._numbers([(obs, before) for obs, _, before in todo]) if todo else {}
-        chains: list[list[dict]] = []
-        changed: list[tuple[Snapshot, bool]] = []
-        for obs, snap, before in todo:
-            msisdn = numbers.get(obs.request_id)
-            if before is not None and _same(snap, before) and msisdn is None:
-                continue  # still no number to announce it to
-            announce = before is not None or obs.requested_at is None or obs.requested_at >= backfill_from
-            events, kept = self.rules.events(snap, before, msisdn, announce=announce, now=now)
-            if before is None:
-                report.new += 1
-            elif not _same(snap, before):
-                report.changed += 1
-            if msisdn is None and announce:
-                report.without_phone += 1
-            chains.append(events)
-            changed.append((kept, before is None))
-        await submit_chains(self.sink, self.client_id, chains, self.source, report)
-        if changed:
-            await self.db.run(tracking.save, self.name, changed, now)
-        return done
-
-    async def _apply_updates(self, updates: list[Record], report: CycleReport) -> None:
-        report.records += len(updates)
-        by_request: dict[str, list[Record]] = {}
-        for update in updates:
-            rid = update.get("service_request_id")
-            if rid is None or isinstance(rid, dict | list) or not str(rid).strip():
-                report.without_id += 1
-                continue
-            by_request.setdefault(str(rid).strip(), []).append(update)
-        if not by_request:
-            return
-        rids = sorted(by_request)
-        befores = await self.db.run(tracking.tracked, self.name, rids)
-        keys = sorted(befores) if self.s.phone_lookup_field == "service_request_id" else []
-        numbers, owners = await self.db.run(self._directory, keys, [b.folio for b in befores.values()])
-        now = self.now()
-        chains, changed = [], []
-        for rid in rids:
-            before = befores.get(rid)
-            if before is None:
-                continue  # not followed: created before this adapter's horizon
-            msisdn = numbers.get(rid) or owners.get(before.folio)
-            ordered = sorted(
-                by_request[rid],
-                key=lambda u: (str(u.get("updated_datetime") or ""), str(u.get("update_id") or "")),
-            )
-            snap, chain = before, []
-            for update in ordered:
-                applied = self.rules.apply_update(update, snap, now)
-                if applied is None:
-                    continue
-                new_snap, stamp = applied
-                events, snap = self.rules.events(new_snap, snap, msisdn, stamp=stamp, now=now)
-                chain += events
-            if snap != before:
-                report.changed += 1
-                if msisdn is None:
-                    report.without_phone += 1
-                chains.append(chain)
-                changed.append((snap, False))
-        await submit_chains(self.sink, self.client_id, chains, self.source, report)
-        if changed:
-            await self.db.run(tracking.save, self.name, changed, now)
 
     # --- ESTADO <folio> -------------------------------------------------------------------------
 
@@ -512,5 +320,5 @@ class Open311Poller(PollingAdapter):
         """Fetch one request now and apply what changed (a citizen asked for its status)."""
         report = CycleReport(self.name, self.now())
         records = await asyncio.wait_for(self.client.one(request_id), self.s.refresh_timeout_seconds)
-        await self._process(records, report, datetime.min, only={request_id})
+        await self.sync.process(records, report, datetime.min, only={request_id})
         return bool(records)

@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from gateway.cli import main
 from gateway.event_import import import_events
 from gateway.importer import ProgressBar
 from gateway.store.models import cases, crm_phone_numbers, events, messages
+from tests.store.test_citizen_data import run
 
 HEADER = "id,type,case.folio,case.category,case.status,case.progress,citizen.msisdn,citizen.language,"
 CSV = (
@@ -92,17 +92,6 @@ def config(tmp_path, db_url):
         encoding="utf-8",
     )
     return str(path)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_command(tmp_path, config, db, capsys):
