@@ -67,6 +67,7 @@ def followed(conn: Connection, adapter: str, finished_after: datetime) -> list[s
     return list(rows.scalars())
 
 
+ANALYZE_AFTER = 500  # new copies in one transaction that refresh PostgreSQL's statistics
 _KEY = ("adapter", "request_id", "folio")
 _COPY = (
     "phase",
@@ -119,6 +120,10 @@ def save(
     old = [row for row, (_, is_new) in zip(rows, changed, strict=True) if not is_new]
     if new:
         conn.execute(crm_tracked_requests.insert().values(**_binds(*_KEY, *_COPY, "created_at")), new)
+        if len(new) >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
+            # a first backfill: without statistics the planner reads every row of the adapter for
+            # each look-up by id (a tenth of a second per thousand ids) until autovacuum analyzes
+            conn.exec_driver_sql("ANALYZE crm_tracked_requests")
     if old:
         conn.execute(
             update(crm_tracked_requests)

@@ -255,3 +255,14 @@ async def test_only_the_lease_holder_polls(db, make_poller, georeport, clock):
     with db.engine.connect() as conn:
         row = conn.execute(select(crm_adapter_state)).mappings().one()
     assert row["lease_owner"] == "node-a"
+
+
+async def test_every_query_carries_the_jurisdiction_and_the_api_key(make_poller, georeport, clock):
+    poller = make_poller(api_key="k-123", jurisdiction_id="miguelhidalgo.cdmx.gob.mx")
+    await first_poll(poller)
+    georeport.add("J1", clock.advance(seconds=5), phone=PHONE)
+    clock.advance(seconds=30)
+    await poller.poll_once()
+    assert georeport.queries
+    for _, params in georeport.queries:
+        assert params["api_key"] == "k-123" and params["jurisdiction_id"] == "miguelhidalgo.cdmx.gob.mx"
