@@ -129,6 +129,7 @@ class PollingAdapter(ABC):
         self.not_before: datetime | None = None
         self.last_report: CycleReport | None = None
         self._task: asyncio.Task | None = None
+        self._closed = False
         self._waiters: list[asyncio.Future] = []
 
     @property
@@ -155,6 +156,8 @@ class PollingAdapter(ABC):
 
     async def poll_once(self) -> CycleReport:
         """One cycle now (the job's body; tests call it directly)."""
+        if self._closed:
+            return CycleReport(self.name, self.now(), skipped="stopped")
         if self._task is not None and not self._task.done():
             return await asyncio.shield(self._task)
         self._task = asyncio.create_task(self._cycle_task(), name=self.job_id)
@@ -167,6 +170,7 @@ class PollingAdapter(ABC):
         return await asyncio.wait_for(future, timeout)
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,11 +194,9 @@ class PollingAdapter(ABC):
             return self._done(report, started)
         try:
             await self.cycle(held, report)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # stopping: the next process starts where this one got to
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.db.run(store.finish, self.name, self.owner, "stopped", None, self.now())
-                )
+                await asyncio.shield(self.db.run(store.release, self.name, self.owner))
             raise
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"

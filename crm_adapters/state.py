@@ -101,6 +101,16 @@ def finish(
     return conn.execute(select(s.failures).where(s.adapter == adapter)).scalar_one()
 
 
+def release(conn: Connection, adapter: str, owner: str) -> None:
+    """Give the lease back without recording a cycle (the process is stopping)."""
+    s = crm_adapter_state.c
+    conn.execute(
+        update(crm_adapter_state)
+        .where(s.adapter == adapter, s.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
 def status(conn: Connection) -> list[dict]:
     """Every adapter's row (operators, tests)."""
     return [dict(r) for r in conn.execute(select(crm_adapter_state)).mappings()]

@@ -318,6 +318,8 @@ class Open311Poller(PollingAdapter):
 
     async def refresh(self, request_id: str) -> bool:
         """Fetch one request now and apply what changed (a citizen asked for its status)."""
+        if self._closed:
+            return False
         report = CycleReport(self.name, self.now())
         records = await asyncio.wait_for(self.client.one(request_id), self.s.refresh_timeout_seconds)
         await self.sync.process(records, report, datetime.min, only={request_id})
