@@ -15,8 +15,9 @@ A cycle (every ``every_seconds``):
    windowed by update time, each update applied in order (two changes between polls are two
    events). ``auto`` asks for the feed and falls back to ``refetch`` when the server has none.
 
-Clock skew: windows end at our clock plus the offset measured from the server's ``Date`` header;
-``overlap_seconds`` covers what is left (and requests committed after their timestamp).
+Clock skew: windows end a second before our clock plus the offset measured from the server's
+``Date`` header; ``overlap_seconds`` covers what is left (and requests committed after their
+timestamp).
 First start: one query reads the server's clock; requests created in the last ``backfill_hours``
 (default 0) before it are announced; older ones met later (an overlap, an update) are followed
 without a ``case.received``.
@@ -147,6 +148,11 @@ class Open311Poller(PollingAdapter):
         """The server's "now" (our clock plus its measured offset), naive UTC."""
         return self.now() + timedelta(seconds=self.clock_offset() or 0.0)
 
+    def _settled(self) -> datetime:
+        """Where a window may end: a second before the server's "now" (the clock is read from a
+        whole-second header; requests of the current second may still be arriving)."""
+        return self.crm_now() - timedelta(seconds=1)
+
     def initial_cursor(self, now: datetime) -> dict:
         return {}  # set by the first cycle, on the server's clock (_start)
 
@@ -189,7 +195,7 @@ class Open311Poller(PollingAdapter):
         # with the updates feed, the feed tells the changes of tracked requests (each one, in
         # order); the creation scan only brings the new ones
         new_only = self.mode == "servicerequestupdates" or (self.mode is None and self.s.updates == "auto")
-        for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
+        for w_start, w_end in windows(start, max(self._settled(), through), self.s.max_window_days):
             records = await self._window(self.client.created_between, w_start, w_end, report)
             seen |= await self.sync.process(records, report, backfill_from, new_only=new_only)
             if w_end > through:
@@ -283,7 +289,7 @@ class Open311Poller(PollingAdapter):
     async def _scan_updated(self, cursor: dict, backfill_from: datetime, report: CycleReport) -> None:
         through = _parse(cursor.get("updates_through") or cursor["created_through"])
         start = through - timedelta(seconds=self.s.overlap_seconds)
-        for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
+        for w_start, w_end in windows(start, max(self._settled(), through), self.s.max_window_days):
             records = await self._window(self.client.updated_between, w_start, w_end, report)
             await self.sync.process(records, report, backfill_from)
             if w_end > through:
@@ -297,7 +303,7 @@ class Open311Poller(PollingAdapter):
         async def fetch(a: datetime, b: datetime, page: int | None) -> list[Record]:
             return await self.client.updates_between(a, b)
 
-        for w_start, w_end in windows(start, max(self.crm_now(), through), self.s.max_window_days):
+        for w_start, w_end in windows(start, max(self._settled(), through), self.s.max_window_days):
             updates = await self._window(fetch, w_start, w_end, report, paged=False)
             await self.sync.apply_updates(updates, report)
             if w_end > through:
