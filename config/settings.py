@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from .crm_adapters import CrmAdapterSettings, check_adapters
+
 __all__ = [
     "DEFAULT_CONFIG",
     "DEMO_CONFIG",
@@ -426,6 +428,7 @@ class Settings(_Section):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)  # issue 4
     replies: RepliesSettings = Field(default_factory=RepliesSettings)  # issue 6
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    crm_adapters: list[CrmAdapterSettings] = Field(default_factory=list)  # config/crm_adapters.py
     simulator: dict[str, Any] = Field(default_factory=dict)  # validated by the simulator package
     source_path: Path | None = None
 
@@ -452,6 +455,11 @@ class Settings(_Section):
                 raise ValueError(f"routing.weights: unknown carrier {name!r}")
             if weight < 0:
                 raise ValueError(f"routing.weights.{name}: must not be negative")
+        return self
+
+    @model_validator(mode="after")
+    def _crm_adapters(self) -> Settings:
+        check_adapters(self.crm_adapters, {c.id for c in self.crm_clients})
         return self
 
     def carrier(self, name: str) -> CarrierSettings | None:
@@ -503,6 +511,8 @@ def format_validation_error(
     msg = _FRIENDLY.get(err["type"], err["msg"])
     if err["type"] == "value_error" and "error" in err.get("ctx", {}):
         msg = str(err["ctx"]["error"])
+    if not loc and re.match(r"[a-z_]+(\[\d+\])?[\w.\[\]]*: ", msg):
+        return " ".join(msg.split())  # a whole-file rule naming its key itself (routing, crm_adapters)
     if origins:
         for n in range(len(loc), 0, -1):
             if loc[:n] in origins:
@@ -518,7 +528,7 @@ _TABLE_SECTIONS += ("quiet_hours", "validity", "templates", "notices", "callback
 _TABLE_SECTIONS += ("routing",)  # issue 4
 _TABLE_SECTIONS += ("replies",)  # issue 6
 _TABLE_SECTIONS += ("dashboard",)
-_LIST_SECTIONS = {"carriers": "name", "crm_clients": "id"}
+_LIST_SECTIONS = {"carriers": "name", "crm_clients": "id", "crm_adapters": "name"}
 
 
 def env_token(value: str) -> str:

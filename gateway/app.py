@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from .api import broadcasts, events, health, messages, metrics, openapi, stats, subscriptions
+from .api import broadcasts, crm_events, events, health, messages, metrics, openapi, stats, subscriptions
 from .api.context import CONTEXT, ApiContext
 from .api.problems import Problem
 
@@ -37,6 +37,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=ctx.max_body_bytes)
     app[CONTEXT] = ctx
     app.router.add_post("/api/v1/events", events.post_event)
+    app.router.add_post("/api/v1/crm/{client}/events", crm_events.post_crm_event)
     app.router.add_get("/api/v1/messages/{id}", messages.get_message)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

@@ -126,6 +126,7 @@ def cmd_citizens_forget(args: argparse.Namespace) -> None:
         f"  raw texts in the consent ledger (and every zone named there): {erased['consent_raw_texts']}",
         f"  cases: {erased['cases']}, appointments: {erased['appointments']} (the CRM keeps its own records)",
         f"  CRM event payloads: {erased['crm_event_payloads']}",
+        f"  entries of CRM phone directories: {erased['crm_phone_directory']}",
         "kept, and why:",
         *(f"  {what}: {why}" for what, why in result["kept"].items()),
         "  a consent event 'forgotten' (channel cli) records this erasure.",

@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _setup_logging(settings)
     _check_schema(settings)
     _check_templates(settings)
+    _check_crm_mappings(settings)
 
     async def main(stop: asyncio.Event) -> None:
         gateway = GatewayRuntime(settings)
@@ -159,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _setup_logging(settings)
     sim_settings = _simulator_settings(settings)
     _check_templates(settings)
+    _check_crm_mappings(settings)
     upgrade(settings.database.url)
     ensure_demo_operator(settings.database.url)  # the dashboard's account, printed in the banner
 
@@ -194,6 +196,16 @@ def _check_templates(settings: Settings) -> None:
         check_reply_templates(settings)  # issue 6: replies to citizens' SMS, AYUDA in one part
     except (TemplateTooLong, ValueError, OSError) as exc:
         _fail(f"templates: {exc}")
+
+
+def _check_crm_mappings(settings: Settings) -> None:
+    """A CRM mapping file with a mistake stops start-up with one line naming the key."""
+    from crm_adapters.wiring import load_mappings
+
+    try:
+        load_mappings(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 class _AnySecret(dict):
@@ -267,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.operators.commands import register as register_operators
 
     register_operators(sub)
+    from gateway.event_commands import register as register_event_commands
+
+    register_event_commands(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from config.settings import Settings
+from crm_adapters.wiring import CrmAdapters
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import OutboxJobs
 from smpp_client.pool import CarrierPool
@@ -26,6 +27,7 @@ from .inbound import InboundHandler
 from .notices import NoticeServices
 from .operators.context import OperatorAuth
 from .replies import CitizenInbox
+from .services.intake import IntakeService
 from .store.db import Database
 from .store.status_writer import StatusWriter
 
@@ -43,6 +45,8 @@ class GatewayRuntime:
         self.writer: StatusWriter | None = None
         self.notices: NoticeServices | None = None  # issue 5
         self.inbox: CitizenInbox | None = None  # issue 6: citizens' SMS (keywords) and replies
+        self.intake: IntakeService | None = None
+        self.crm: CrmAdapters | None = None  # [[crm_adapters]]: Open311 pollers, mapped JSON
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -92,6 +96,16 @@ class GatewayRuntime:
             status_hook=crm.status_hook if crm else None,
             on_callbacks=crm.wake if crm else None,
         )
+        self.intake = IntakeService(
+            self.db,
+            self.notices.policy,
+            self.notices.intake,
+            on_queued=self.jobs.wake,
+            on_broadcast=self.notices.fanout.wake,
+            on_reminders=self.notices.apply_reminders,
+        )
+        self.crm = CrmAdapters(s, self.db, self.intake, owner=self.node_id)
+        inbound.citizen_inbox = self.crm.citizen_inbox(self.inbox)
         composer = Composer(TemplateRenderer(s.gateway.tz, s.gateway.short_code), s.gateway.transliteration)
         ctx = ApiContext(
             db=self.db,
@@ -106,6 +120,7 @@ class GatewayRuntime:
         self.notices.configure(ctx)  # issue 5
         ctx.extra["citizens"] = self.inbox  # issue 6: /api/v1/subscriptions
         ctx.extra["metrics"] = MetricsSources(self.pool, self.writer, self.dispatcher, inbound)  # issue 4
+        ctx.crm_inbound = self.crm.inbound
         app = build_app(ctx)
         app.add_subapp(
             DASHBOARD_MOUNT,
@@ -122,6 +137,7 @@ class GatewayRuntime:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, s.gateway.host, s.gateway.port)
         await self._site.start()
+        self.crm.install(self.jobs.scheduler)
         log.info("gateway listening", url=self.url, node=self.node_id, carriers=list(self.pool.carriers))
 
     def link_states(self) -> list[dict]:
@@ -143,6 +159,8 @@ class GatewayRuntime:
         """Stop taking work, let what is in flight finish, keep every message accounted for."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.crm is not None:
+            await self.crm.close()
         if self.notices is not None:
             await self.notices.stop()
         if self.jobs is not None:

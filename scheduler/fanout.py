@@ -30,11 +30,13 @@ class FanoutService:
         chunk: int = 5000,
         on_queued: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] | None = None,
+        idle_poll_seconds: float = 30.0,
     ):
         self.db = db
         self.chunk = chunk
         self.on_queued = on_queued
         self.now = now or (lambda: clock.utcnow())
+        self.idle_poll_seconds = idle_poll_seconds
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
@@ -81,7 +83,10 @@ class FanoutService:
 
     async def _run(self) -> None:
         while True:
-            await self._wakeup.wait()
+            # woken by this process's intake; the timeout finds broadcasts another process wrote
+            # (``smsgw events import``, a second gateway on the same database)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_seconds)
             self._wakeup.clear()
             try:
                 result = await self.run_once()

@@ -10,7 +10,9 @@ still pending or confirmed, still ahead, and that reminder was not sent yet (so 
 twice, or late after downtime, never sends twice or after the appointment).
 
 Only one process per database should run reminders (``[notices] reminders = true``): APScheduler 3
-job stores are not shared between schedulers.
+job stores are not shared between schedulers. Appointments accepted by another process (``smsgw
+events import``) get their jobs from :meth:`ReminderService.reconcile`, which runs at start and
+every ``reconcile_seconds``.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ class ReminderService:
         policy: NoticePolicy,
         on_queued: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] | None = None,
+        reconcile_seconds: float = 60.0,
     ):
         self.db = db
         self.policy = policy
         self.on_queued = on_queued
         self.now = now or (lambda: clock.utcnow())
+        self.reconcile_seconds = reconcile_seconds
         self._engine = make_engine(db.url)
         self.scheduler = AsyncIOScheduler(
             timezone="UTC",
@@ -106,6 +110,14 @@ class ReminderService:
         _current = self
         self.scheduler.start(paused=paused)
         await self.reconcile()
+        self.scheduler.add_job(
+            self._reconcile_job,
+            "interval",
+            seconds=self.reconcile_seconds,
+            id="reminders-reconcile",
+            jobstore="default",  # in memory: the persistent store holds only reminders
+            replace_existing=True,
+        )
 
     def shutdown(self) -> None:
         global _current
@@ -165,8 +177,14 @@ class ReminderService:
         if ops:
             # add only the missing ones: "schedule" with a subset would remove the others
             await self.db.run(self._add_missing, ops)
-            log.info("reminders rescheduled at start", appointments=len(ops))
+            log.info("reminders missing from the job store scheduled", appointments=len(ops))
         return len(ops)
+
+    async def _reconcile_job(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reminder reconciliation failed")
 
     def _add_missing(self, _conn, ops: list[ReminderOp]) -> None:
         for op in ops:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,6 +14,9 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.store.db import Database
 from gateway.store.intake import IntakeBatcher, ReminderOp
+
+if TYPE_CHECKING:
+    from crm_adapters.mapping import CrmInbound
 
 
 @dataclass
@@ -32,6 +36,7 @@ class ApiContext:
     on_broadcast: Callable[[int], None] = lambda broadcast_id: None  # wakes the fan-out
     on_reminders: Callable[[list[ReminderOp]], object] = lambda ops: None  # may return an awaitable
     callback_targets: dict[str, str] = field(default_factory=dict)  # client id -> callback URL
+    crm_inbound: CrmInbound | None = None  # POST /api/v1/crm/{client}/events: mappings and intake
 
     def __post_init__(self) -> None:
         if self.policy is None:

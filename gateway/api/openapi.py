@@ -344,6 +344,25 @@ OPERATIONS: dict[tuple[str, str], dict] = {
             **_errors("400", "401", "413", "422", "500"),
         },
     },
+    ("post", "/api/v1/crm/{client}/events"): {
+        "operationId": "postCrmEvent",
+        "summary": "Post one event in the CRM's own JSON",
+        "description": (
+            "The body is the CRM's own JSON; the client's mapping file (`[[crm_adapters]]` kind "
+            "`mapped_json`) makes the case event of it, which is then accepted exactly as by "
+            "POST /api/v1/events (same 202 body; the same event id again answers as the first time). "
+            "Every error names the CRM's own field (`ciudadano.celular`, not `citizen.msisdn`). "
+            "`client` must be the signing client. 409: the event id was already used for another event."
+        ),
+        "security": SIGNED,
+        "parameters": [{"name": "client", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "202": _json(_ref("EventAccepted"), "Accepted (or a repeated post of an accepted event)"),
+            "403": _problem("`client` is not the signing client"),
+            **_errors("400", "401", "404", "409", "413", "422", "500"),
+        },
+    },
     ("get", "/api/v1/messages"): {
         "operationId": "listMessages",
         "summary": "List this client's messages, newest first",

@@ -143,3 +143,27 @@ def _lookup(event: Event, path: str) -> object:
         if value is None:
             return None
     return value
+
+
+# Every field of the case event by its dotted path, with its shape: what the CRM mappings and the
+# event files may name (tests/crm_adapters check it against the models above).
+EVENT_FIELDS: dict[str, str] = {
+    "id": "text",
+    "type": "text",
+    "occurred_at": "datetime",
+    "priority": "text",
+    "case.folio": "text",
+    "case.category": "text",
+    "case.status": "text",
+    "case.progress": "number",
+    "case.resolution_date": "date",
+    "case.appointment.at": "datetime",
+    "case.appointment.place": "text",
+    "citizen.msisdn": "text",
+    "citizen.name": "text",
+    "citizen.language": "text",
+    "area.zones": "list",
+    "notice.text": "text",
+    "notice.starts_at": "datetime",
+    "notice.ends_at": "datetime",
+}

@@ -53,6 +53,7 @@ class Accepted:
     created: bool
     reminders: list[ReminderOp] = field(default_factory=list)
     broadcast_id: int | None = None
+    first: tuple[str, dict] | None = None  # a duplicate: the first event's (type, payload)
 
     @property
     def queued(self) -> bool:
@@ -103,12 +104,12 @@ def accept_events(
     row_ids = {(r[1], r[2]): r[0] for r in inserted}
     for p in ordered:
         if p.key not in row_ids:
-            response = conn.execute(
-                select(events.c.response).where(
+            stored = conn.execute(
+                select(events.c.response, events.c.type, events.c.payload).where(
                     events.c.client_id == p.client_id, events.c.event_key == p.event.id
                 )
-            ).scalar_one()
-            results[p.key] = Accepted(response, False)
+            ).one()
+            results[p.key] = Accepted(stored.response, False, first=(stored.type, stored.payload))
     new = [p for p in first.values() if p.key in row_ids]  # arrival order
     case_items = [p for p in new if p.kind.audience == "case_citizen"]
     if case_items:
@@ -126,7 +127,8 @@ def accept_events(
     for item in items:
         result = results[item.key]
         if item.key in seen:  # the same event twice in one batch: the second is a duplicate
-            result = Accepted(result.response, False)
+            origin = first[item.key]
+            result = Accepted(result.response, False, first=(origin.event.type, origin.payload))
         seen.add(item.key)
         out.append(result)
     return out

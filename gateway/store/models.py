@@ -375,3 +375,60 @@ audit_log = Table(
     Column("address", String(64), comment="client address; null from the command line"),
     Index("ix_audit_log_operator_id_at", "operator_id", "at"),
 )
+
+
+# --- CRM adapters (migration 0007) ----------------------------------------------------------------
+
+# One row per configured adapter: how far it got (its cursor), who polls it now, how it fares.
+crm_adapter_state = Table(
+    "crm_adapter_state",
+    metadata,
+    Column("adapter", String(64), primary_key=True, comment="the adapter's name"),
+    Column("kind", String(16), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("cursor", JSON, nullable=False, comment="the adapter's position, e.g. created_through"),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    Column("failures", Integer, nullable=False, server_default="0", comment="cycles failed in a row"),
+    Column("last_error", String(255)),
+    Column("last_success_at", DateTime),
+    Column("clock_offset_seconds", Float, comment="the CRM's clock minus ours (its Date header)"),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The CRM's requests an adapter follows, as last seen; a change against this copy is an event.
+crm_tracked_requests = Table(
+    "crm_tracked_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("adapter", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False, comment="the CRM's id (Open311 service_request_id)"),
+    Column("folio", String(64), nullable=False, index=True),
+    Column("phase", String(8), nullable=False, comment="open, resolved or closed"),
+    Column("state", String(64), nullable=False, comment="the CRM's status word, lower case"),
+    Column("status_notes", Text),
+    Column("agency", String(200)),
+    Column("expected", String(32), comment="expected_datetime, UTC ISO"),
+    Column("updated", String(32), comment="updated_datetime, UTC ISO"),
+    Column("service_name", String(120)),
+    Column("requested_at", DateTime),
+    Column("announced", Boolean, nullable=False, server_default=text("false"), comment="case.received sent"),
+    Column("seen_at", DateTime, nullable=False, comment="last fetched from the CRM"),
+    Column("finished_at", DateTime, comment="when it was first seen resolved or closed"),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("adapter", "request_id"),
+    Index("ix_crm_tracked_requests_adapter_phase", "adapter", "phase", "request_id"),
+)
+
+# A CRM client's phone directory: the value of a request's field (an account, a request id) -> the
+# citizen's number, for CRMs that do not publish phones (Open311). Personal data: erased by forget.
+crm_phone_numbers = Table(
+    "crm_phone_numbers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("msisdn", String(16), nullable=False, index=True, comment="E.164"),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("client_id", "key"),
+)

@@ -25,7 +25,17 @@ from sqlalchemy import Connection, Text, cast, delete, or_, select, update
 from gateway import clock
 
 from . import consent
-from .models import appointments, cases, citizens, consent_events, events, messages, mobile_messages
+from .models import (
+    appointments,
+    cases,
+    citizens,
+    consent_events,
+    crm_phone_numbers,
+    crm_tracked_requests,
+    events,
+    messages,
+    mobile_messages,
+)
 from .subscriptions import subscriptions_of
 
 ERASED = "[erased]"
@@ -102,6 +112,14 @@ def export(conn: Connection, msisdn: str) -> dict | None:
         out.update(subscriptions=[], consent_events=[], cases=[], appointments=[])
     out["messages_sent"] = sent
     out["messages_received"] = mos
+    out["crm_phone_directory"] = [
+        {"client_id": r.client_id, "key": r.key, "updated_at": _iso(r.updated_at)}
+        for r in conn.execute(
+            select(crm_phone_numbers.c.client_id, crm_phone_numbers.c.key, crm_phone_numbers.c.updated_at)
+            .where(crm_phone_numbers.c.msisdn == msisdn)
+            .order_by(crm_phone_numbers.c.id)
+        )
+    ]
     return out
 
 
@@ -145,6 +163,9 @@ def forget(conn: Connection, msisdn: str, now: datetime, status_hook=None) -> di
         )
     appointments_removed = conn.execute(delete(appointments).where(appointments.c.citizen_id == cid)).rowcount
     cases_removed = conn.execute(delete(cases).where(cases.c.citizen_id == cid)).rowcount if case_ids else 0
+    for chunk in _chunks(folios):  # the CRM adapters' copies of those requests, and the number
+        conn.execute(delete(crm_tracked_requests).where(crm_tracked_requests.c.folio.in_(chunk)))
+    directory = conn.execute(delete(crm_phone_numbers).where(crm_phone_numbers.c.msisdn == msisdn)).rowcount
     bodies = conn.execute(
         update(messages).where(messages.c.msisdn == msisdn, messages.c.body != ERASED).values(body=ERASED)
     ).rowcount
@@ -178,6 +199,7 @@ def forget(conn: Connection, msisdn: str, now: datetime, status_hook=None) -> di
             "cases": cases_removed,
             "appointments": appointments_removed,
             "crm_event_payloads": len(event_ids),
+            "crm_phone_directory": directory,
         },
         "kept": KEPT,
         "already_opted_out": stopped.was_opted_out,

@@ -1,0 +1,1 @@
+"""Services every way in calls (webhook, CRM adapters, mapped JSON, event files)."""
