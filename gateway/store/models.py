@@ -307,3 +307,16 @@ consent_events = Table(
     Column("at", DateTime, nullable=False),
     Index("ix_consent_events_citizen_id_at", "citizen_id", "at"),
 )
+
+# Signatures accepted in the last tolerance window: a signature is accepted once, by any process.
+# The digest (SHA-256 of what the signature covers) includes the signature's timestamp, so the key
+# (signed_at, client_id, digest) is unique on (client id, digest); leading with the time keeps the
+# inserts and the purge of rows past the tolerance at the two ends of one B-tree.
+seen_signatures = Table(
+    "seen_signatures",
+    metadata,
+    Column("signed_at", DateTime, primary_key=True, comment="the signature's t"),
+    Column("client_id", String(64), primary_key=True),
+    Column("digest", LargeBinary(32), primary_key=True, comment="SHA-256 of the signed request"),
+    sqlite_with_rowid=False,
+)
