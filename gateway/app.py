@@ -6,6 +6,7 @@ import structlog
 from aiohttp import web
 
 from .api import broadcasts, events, health, messages, metrics, openapi, stats, subscriptions
+from .api.authentication import authentication_middleware
 from .api.context import CONTEXT, ApiContext
 from .api.problems import Problem
 
@@ -34,7 +35,9 @@ async def problem_middleware(request: web.Request, handler):
 
 
 def build_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=ctx.max_body_bytes)
+    app = web.Application(
+        middlewares=[problem_middleware, authentication_middleware], client_max_size=ctx.max_body_bytes
+    )
     app[CONTEXT] = ctx
     app.router.add_post("/api/v1/events", events.post_event)
     app.router.add_get("/api/v1/messages/{id}", messages.get_message)

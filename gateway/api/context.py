@@ -13,6 +13,7 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.store.db import Database
 from gateway.store.intake import IntakeBatcher, ReminderOp
+from gateway.store.signatures import SeenSignatures
 
 
 @dataclass
@@ -32,12 +33,15 @@ class ApiContext:
     on_broadcast: Callable[[int], None] = lambda broadcast_id: None  # wakes the fan-out
     on_reminders: Callable[[list[ReminderOp]], object] = lambda ops: None  # may return an awaitable
     callback_targets: dict[str, str] = field(default_factory=dict)  # client id -> callback URL
+    signatures: SeenSignatures | None = None  # replay check; default: in this database
 
     def __post_init__(self) -> None:
         if self.policy is None:
             self.policy = NoticePolicy.simple(self.composer, self.validity)
         if self.intake is None:
             self.intake = IntakeBatcher(self.db, self.policy, lambda: clock.utcnow())
+        if self.signatures is None:
+            self.signatures = SeenSignatures(self.db, self.signature_tolerance_seconds)
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -2,7 +2,8 @@
 
 Idempotent on (client, event id): a repeated post, also a concurrent one, finds the first row
 (INSERT … ON CONFLICT DO NOTHING waits for a concurrent inserter on PostgreSQL) and answers with
-the response stored by the first.
+the response stored by the first, if its payload is the first one's (compared decoded, so
+whitespace and key order do not matter); another payload under the same id is a conflict.
 
 Requests arriving together are accepted together (:class:`IntakeBatcher`): while one batch is in
 the database thread the next ones gather, and a batch costs a handful of statements (executemany
@@ -13,6 +14,7 @@ commit is what lets SQLite take thousands of events a second.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +50,8 @@ class Accepted:
     created: bool
     reminders: list[ReminderOp] = field(default_factory=list)
     broadcast_id: int | None = None
+    conflict: bool = False  # the id was first used with another payload: nothing done
+
 
     @property
     def queued(self) -> bool:
@@ -61,6 +65,15 @@ class _Citizen:
     language: str
     name: str | None
     dirty: bool = False
+
+
+def same_payload(stored: object, payload: object) -> bool:
+    """Equal as JSON values (``true`` is not ``1``, ``1`` is not ``1.0``; key order is irrelevant)."""
+
+    def canonical(value: object) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    return stored == payload and canonical(stored) == canonical(payload)
 
 
 def _local_date(moment: datetime, policy: NoticePolicy):
@@ -96,14 +109,15 @@ def accept_events(
         else _insert_one(conn, ordered[0], now)
     )
     row_ids = {(r[1], r[2]): r[0] for r in inserted}
+    stored = {p.key: p.payload for p in ordered}  # the payload each id is recorded with
     for p in ordered:
         if p.key not in row_ids:
-            response = conn.execute(
-                select(events.c.response).where(
+            response, stored[p.key] = conn.execute(
+                select(events.c.response, events.c.payload).where(
                     events.c.client_id == p.client_id, events.c.event_key == p.event.id
                 )
-            ).scalar_one()
-            results[p.key] = Accepted(response, False)
+            ).one()
+            results[p.key] = Accepted(response, False, conflict=not same_payload(stored[p.key], p.payload))
     new = [p for p in first.values() if p.key in row_ids]  # arrival order
     case_items = [p for p in new if p.kind.audience == "case_citizen"]
     if case_items:
@@ -121,7 +135,8 @@ def accept_events(
     for item in items:
         result = results[item.key]
         if item.key in seen:  # the same event twice in one batch: the second is a duplicate
-            result = Accepted(result.response, False)
+            conflict = not same_payload(stored[item.key], item.payload)
+            result = Accepted(result.response, False, conflict=conflict)
         seen.add(item.key)
         out.append(result)
     return out

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from gateway import clock
-from gateway.api.auth import sign
+from gateway.api.auth import Signer
 from gateway.api.context import ApiContext
 from gateway.api.openapi import OPERATIONS, routes_of
 from gateway.app import build_app
@@ -38,20 +38,20 @@ class Api:
     ctx: ApiContext
     fanout: FanoutService
     woken: list = field(default_factory=list)
+    signer: Signer = field(default_factory=lambda: Signer("cesac", SECRET))
 
-    def _headers(self, body: bytes, client: str = "cesac", secret: str = SECRET) -> dict:
-        return {
-            "Content-Type": "application/json",
-            "X-Smsgw-Client": client,
-            "X-Smsgw-Signature": sign(secret, body),
-        }
+    def _headers(
+        self, method: str, path: str, body: bytes, client: str = "cesac", secret: str = SECRET
+    ) -> dict:
+        signed = self.signer.headers(method, path, body, client_id=client, secret=secret)
+        return {"Content-Type": "application/json", **signed}
 
     async def post(self, path: str, data: dict | None = None, **kwargs):
         body = json.dumps(data).encode() if data is not None else b""
-        return await self.client.post(path, data=body, headers=self._headers(body, **kwargs))
+        return await self.client.post(path, data=body, headers=self._headers("POST", path, body, **kwargs))
 
     async def get(self, path: str, **kwargs):
-        return await self.client.get(path, headers=self._headers(b"", **kwargs))
+        return await self.client.get(path, headers=self._headers("GET", path, b"", **kwargs))
 
     async def json(self, response, status: int = 200):
         text = await response.text()
