@@ -88,11 +88,13 @@ async def gateway(db_url, simulator):
 class Api:
     """A CRM client that signs its requests."""
 
-    def __init__(self, base_url: str, client: str = CLIENT, secret: str = SECRET):
+    def __init__(
+        self, base_url: str, client: str = CLIENT, secret: str = SECRET, signer: Signer | None = None
+    ):
         self.base_url = base_url
         self.client = client
         self.secret = secret
-        self.signer = Signer(client, secret)
+        self.signer = signer or Signer(client, secret)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
     def headers(self, method: str, url: str, body: bytes = b"") -> dict[str, str]:
