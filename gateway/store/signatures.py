@@ -1,7 +1,8 @@
 """Seen signatures: a signed request is accepted once, by every process sharing the database.
 
-Each accepted signature is inserted into ``seen_signatures`` (key: its timestamp, the client id
-and the digest of what it covers); an insert that conflicts is a replay. A row is needed only
+Each accepted signature is inserted into ``seen_signatures`` (key: its timestamp ``t``, the
+client id and the digest of what it covers, which includes ``t``); an insert that conflicts is a
+replay. A row is needed only
 while its timestamp is within the tolerance, so older rows are deleted, a bounded chunk at a time,
 by the registrations themselves (at most every ``purge_every_seconds``, in the same transaction).
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, select, tuple_
 
@@ -25,23 +26,23 @@ from .models import seen_signatures
 
 PURGE_CHUNK = 5000
 
-Key = tuple[datetime, str, bytes]
+Key = tuple[str, bytes]  # (client id, digest): the digest covers t
 
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    signed_at: datetime
+    t: int  # the signature's timestamp, unix seconds
     client_id: str
     digest: bytes
 
     @property
     def key(self) -> Key:
-        return self.signed_at, self.client_id, self.digest
+        return self.client_id, self.digest
 
 
-def signed_at(timestamp: int) -> datetime:
-    """A signature's ``t`` (unix seconds) as stored: naive UTC."""
-    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+def unix_seconds(moment: datetime) -> int:
+    """A naive UTC time (the gateway's clock) as unix seconds."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
 
 
 def register(conn: Connection, items: list[Seen]) -> set[Key]:
@@ -49,27 +50,27 @@ def register(conn: Connection, items: list[Seen]) -> set[Key]:
     ``items`` must not repeat a key. Inserted in key order, so two processes registering the same
     signatures cannot deadlock on PostgreSQL."""
     rows = conn.execute(
-        insert_ignoring_conflicts(conn, seen_signatures, ["signed_at", "client_id", "digest"]).returning(
-            seen_signatures.c.signed_at, seen_signatures.c.client_id, seen_signatures.c.digest
+        insert_ignoring_conflicts(conn, seen_signatures, ["t", "client_id", "digest"]).returning(
+            seen_signatures.c.client_id, seen_signatures.c.digest
         ),
         [
-            {"signed_at": s.signed_at, "client_id": s.client_id, "digest": s.digest}
-            for s in sorted(items, key=lambda s: s.key)
+            {"t": s.t, "client_id": s.client_id, "digest": s.digest}
+            for s in sorted(items, key=lambda s: (s.t, s.client_id, s.digest))
         ],
     )
-    return {(r[0], r[1], bytes(r[2])) for r in rows}
+    return {(r[0], bytes(r[1])) for r in rows}
 
 
-def purge(conn: Connection, before: datetime, limit: int = PURGE_CHUNK) -> int:
-    """Delete up to ``limit`` rows signed before ``before``; returns how many."""
-    t = seen_signatures.c
-    expired = select(t.signed_at, t.client_id, t.digest).where(t.signed_at < before).limit(limit)
-    key = tuple_(t.signed_at, t.client_id, t.digest)
+def purge(conn: Connection, before: int, limit: int = PURGE_CHUNK) -> int:
+    """Delete up to ``limit`` rows of signatures made before ``before`` (unix seconds)."""
+    c = seen_signatures.c
+    expired = select(c.t, c.client_id, c.digest).where(c.t < before).limit(limit)
+    key = tuple_(c.t, c.client_id, c.digest)
     return conn.execute(delete(seen_signatures).where(key.in_(expired))).rowcount
 
 
 def _register_and_purge(
-    conn: Connection, items: list[Seen], before: datetime | None, limit: int
+    conn: Connection, items: list[Seen], before: int | None, limit: int
 ) -> tuple[set[Key], int]:
     inserted = register(conn, items)
     return inserted, purge(conn, before, limit) if before is not None else 0
@@ -92,18 +93,18 @@ class SeenSignatures:
         purge_chunk: int = PURGE_CHUNK,
     ):
         self.db = db
-        self.tolerance = timedelta(seconds=tolerance_seconds)
+        self.tolerance = tolerance_seconds
         self.now = now or (lambda: clock.utcnow())
         self.max_batch = max_batch
-        self.purge_every = timedelta(seconds=purge_every_seconds)
+        self.purge_every = purge_every_seconds
         self.purge_chunk = purge_chunk
-        self._next_purge: datetime | None = None
+        self._next_purge: float | None = None  # unix seconds
         self._pending: list[tuple[Seen, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
     async def register(self, client_id: str, digest: bytes, timestamp: int) -> bool:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((Seen(signed_at(timestamp), client_id, digest), future))
+        self._pending.append((Seen(timestamp, client_id, digest), future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="seen-signatures")
         return await future
@@ -114,7 +115,7 @@ class SeenSignatures:
             first: dict[Key, Seen] = {}
             for seen, _ in batch:
                 first.setdefault(seen.key, seen)
-            now = self.now()
+            now = unix_seconds(self.now())
             purging = self._next_purge is None or now >= self._next_purge
             # a signature older than now - tolerance is refused as stale: its row is not needed
             before = now - self.tolerance if purging else None

@@ -17,12 +17,18 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "seen_signatures",
-        sa.Column("signed_at", sa.DateTime(), nullable=False, comment="the signature's t"),
+        sa.Column(
+            "t",
+            sa.BigInteger(),
+            autoincrement=False,
+            nullable=False,
+            comment="the signature's t, unix seconds",
+        ),
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column(
             "digest", sa.LargeBinary(length=32), nullable=False, comment="SHA-256 of the signed request"
         ),
-        sa.PrimaryKeyConstraint("signed_at", "client_id", "digest", name=op.f("pk_seen_signatures")),
+        sa.PrimaryKeyConstraint("t", "client_id", "digest", name=op.f("pk_seen_signatures")),
         sqlite_with_rowid=False,
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from gateway.store.db import Database
 from gateway.store.models import seen_signatures
-from gateway.store.signatures import SeenSignatures, signed_at
+from gateway.store.signatures import SeenSignatures, unix_seconds
 
 T0 = 1_790_000_000
 
@@ -26,6 +26,11 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def _at(t: int) -> datetime:
+    """The gateway's clock (naive UTC) at unix time ``t``."""
+    return datetime(1970, 1, 1) + timedelta(seconds=t)
 
 
 def _rows(db: Database) -> int:
@@ -46,7 +51,7 @@ def _counting(db: Database, monkeypatch) -> list[int]:
 
 
 async def test_a_signature_is_accepted_once(db):
-    seen = SeenSignatures(db, 300, Clock(signed_at(T0)))
+    seen = SeenSignatures(db, 300, Clock(_at(T0)))
     assert await seen.register("cesac", _digest(1), T0) is True
     assert await seen.register("cesac", _digest(1), T0) is False
     assert await seen.register("other", _digest(1), T0) is True  # per client
@@ -55,7 +60,7 @@ async def test_a_signature_is_accepted_once(db):
 
 
 async def test_concurrent_registrations_share_one_transaction(db, monkeypatch):
-    seen = SeenSignatures(db, 300, Clock(signed_at(T0)))
+    seen = SeenSignatures(db, 300, Clock(_at(T0)))
     calls = _counting(db, monkeypatch)
     results = await asyncio.gather(*(seen.register("cesac", _digest(n), T0) for n in range(50)))
     assert results == [True] * 50
@@ -63,7 +68,7 @@ async def test_concurrent_registrations_share_one_transaction(db, monkeypatch):
 
 
 async def test_the_same_signature_twice_in_one_batch_is_accepted_for_the_first_only(db, monkeypatch):
-    seen = SeenSignatures(db, 300, Clock(signed_at(T0)))
+    seen = SeenSignatures(db, 300, Clock(_at(T0)))
     calls = _counting(db, monkeypatch)
     results = await asyncio.gather(*(seen.register("cesac", _digest(n % 2), T0) for n in range(6)))
     assert results == [True, True, False, False, False, False]
@@ -73,8 +78,8 @@ async def test_the_same_signature_twice_in_one_batch_is_accepted_for_the_first_o
 async def test_two_registries_on_one_database_accept_a_signature_once(db_url, db):
     other_db = Database(db_url)
     try:
-        first = SeenSignatures(db, 300, Clock(signed_at(T0)))
-        second = SeenSignatures(other_db, 300, Clock(signed_at(T0)))
+        first = SeenSignatures(db, 300, Clock(_at(T0)))
+        second = SeenSignatures(other_db, 300, Clock(_at(T0)))
         for n in range(20):
             results = await asyncio.gather(
                 first.register("cesac", _digest(n), T0), second.register("cesac", _digest(n), T0)
@@ -86,33 +91,34 @@ async def test_two_registries_on_one_database_accept_a_signature_once(db_url, db
 
 
 def _kept(db: Database) -> list[int]:
+    """Seconds after T0 of the signatures kept."""
     with db.engine.connect() as conn:
-        at = conn.execute(select(seen_signatures.c.signed_at).order_by(seen_signatures.c.signed_at))
-        return [round((moment - signed_at(T0)).total_seconds()) for moment in at.scalars()]
+        kept = conn.execute(select(seen_signatures.c.t).order_by(seen_signatures.c.t)).scalars()
+        return [t - T0 for t in kept]
 
 
 async def test_rows_past_the_tolerance_are_purged_at_most_every_interval(db):
-    clock = Clock(signed_at(T0))
+    clock = Clock(_at(T0))
     seen = SeenSignatures(db, 300, clock, purge_every_seconds=100)
     for n in range(5):  # the first one purges (nothing yet); the next purge is due at t0+100
         assert await seen.register("cesac", _digest(n), T0 + n * 100)
     assert _kept(db) == [0, 100, 200, 300, 400]
-    clock.now = signed_at(T0 + 650)  # signed before t0+350: refused as stale by now, so deleted
+    clock.now = _at(T0 + 650)  # signed before t0+350: refused as stale by now, so deleted
     assert await seen.register("cesac", _digest(99), T0 + 650)
     assert _kept(db) == [400, 650]
-    clock.now = signed_at(T0 + 720)  # t0+400 is stale, but the next purge is due at t0+750
+    clock.now = _at(T0 + 720)  # t0+400 is stale, but the next purge is due at t0+750
     assert await seen.register("cesac", _digest(100), T0 + 720)
     assert _kept(db) == [400, 650, 720]
-    clock.now = signed_at(T0 + 750)
+    clock.now = _at(T0 + 750)
     assert await seen.register("cesac", _digest(101), T0 + 750)
     assert _kept(db) == [650, 720, 750]
 
 
 async def test_purges_go_a_chunk_at_a_time_until_nothing_old_is_left(db):
-    clock = Clock(signed_at(T0))
+    clock = Clock(_at(T0))
     seen = SeenSignatures(db, 300, clock, purge_every_seconds=3600, purge_chunk=3)
     await asyncio.gather(*(seen.register("cesac", _digest(n), T0) for n in range(7)))
-    clock.now = signed_at(T0 + 4000)
+    clock.now = _at(T0 + 4000)
     old_left = []
     for n in range(4):
         await seen.register("cesac", _digest(100 + n), T0 + 4000)
@@ -120,6 +126,6 @@ async def test_purges_go_a_chunk_at_a_time_until_nothing_old_is_left(db):
     assert old_left == [4, 1, 0, 0]  # a full chunk purges again with the next batch
 
 
-def test_signed_at_is_naive_utc():
-    assert signed_at(T0) == datetime(2026, 9, 21, 14, 13, 20)
-    assert signed_at(T0 + 60) - signed_at(T0) == timedelta(minutes=1)
+def test_the_clock_is_read_as_unix_seconds():
+    assert unix_seconds(datetime(2026, 9, 21, 14, 13, 20, 999_999)) == T0
+    assert unix_seconds(datetime(2026, 9, 21, 14, 13, 20) + timedelta(minutes=1)) == T0 + 60
