@@ -40,7 +40,9 @@ def v1_message(timestamp: int | str, body: bytes) -> bytes:
 
 
 def _hmac(secret: str, message: bytes) -> str:
-    return hmac.digest(secret.encode(), message, "sha256").hex()
+    # not hmac.digest(): its one-shot OpenSSL call releases the GIL whatever the size, and the
+    # event loop then waits for the database thread to hand it back
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def sign(
