@@ -170,6 +170,21 @@ async def test_a_repost_answers_as_the_first_even_when_it_would_no_longer_pass(a
     assert await api.json(await api.post("/api/v1/events", water()), 202) == first
 
 
+async def test_a_repost_with_another_body_is_409_even_when_it_would_no_longer_pass(api, monkeypatch):
+    await api.json(await api.post("/api/v1/events", water()), 202)
+    later = clock.utcnow() + timedelta(days=3650)
+    monkeypatch.setattr(clock, "utcnow", lambda: later)
+    problem = await api.json(await api.post("/api/v1/events", water(zones=["Anzures", "Granada"])), 409)
+    assert problem["field"] == "id" and api.count(broadcasts) == 1
+
+
+async def test_a_broadcast_reposted_with_other_zones_is_409(api):
+    await api.json(await api.post("/api/v1/events", water()), 202)
+    problem = await api.json(await api.post("/api/v1/events", water(zones=["Granada"])), 409)
+    assert problem["detail"].startswith("idempotency key reused with a different body")
+    assert api.count(broadcasts) == 1 and api.count(events) == 1
+
+
 async def test_cancel_a_broadcast(api):
     for n in range(5):
         api.subscribe(f"+52551111000{n}", "AGUA", ["Anzures"])
