@@ -39,6 +39,11 @@ def build_app(ctx: ApiContext) -> web.Application:
         middlewares=[problem_middleware, authentication_middleware], client_max_size=ctx.max_body_bytes
     )
     app[CONTEXT] = ctx
+
+    async def close_signatures(_app: web.Application) -> None:
+        await ctx.signatures.close()
+
+    app.on_cleanup.append(close_signatures)
     app.router.add_post("/api/v1/events", events.post_event)
     app.router.add_get("/api/v1/messages/{id}", messages.get_message)
     app.router.add_get("/healthz", health.healthz)

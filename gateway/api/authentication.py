@@ -1,22 +1,29 @@
 """Every ``/api/v1/*`` request but the public OpenAPI document is authenticated here, once.
 
 The middleware reads the body (bounded by ``max_body_bytes``), verifies the signature against the
-method, the request target as sent and the body (gateway/api/auth.py), registers it as seen (a
-replay is a 401 in every process: gateway/store/signatures.py), then hands the client id and the
-body to the handler as ``request[CLIENT_ID]`` and ``request[BODY]``. A request matching no route
-goes on unauthenticated, to its 404 or 405.
+method, the request target as sent and the body (gateway/api/auth.py) and registers it as seen
+(a replay is a 401 in every process: gateway/store/signatures.py), then hands the client id, the
+body and the signature to the handler as ``request[CLIENT_ID]``, ``request[BODY]`` and
+``request[SIGNATURE]``. A request matching no route goes on unauthenticated, to its 404 or 405.
+
+The events endpoint registers its signature itself, in the intake's transaction (one commit for
+both on the busiest path), and through :func:`register_once` before any other answer.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.store.signatures import Seen
+
 from .auth import unauthorized, verify
 from .common import read_body
-from .context import CONTEXT
+from .context import CONTEXT, ApiContext
+from .problems import Problem
 
 CLIENT_ID = web.RequestKey("client_id", str)
 BODY = web.RequestKey("body", bytes)
+SIGNATURE = web.RequestKey("signature", Seen)
 
 API_PREFIX = "/api/v1/"
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/api/v1/openapi.json")})
@@ -26,6 +33,20 @@ V1_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/events"),
     }
 )
+# whose handlers register request[SIGNATURE] themselves, before they change or answer anything
+REGISTERED_BY_HANDLER: frozenset[tuple[str, str]] = frozenset({("POST", "/api/v1/events")})
+
+REPLAY = "signature already used: sign every request afresh (a retry too)"
+
+
+def replay() -> Problem:
+    return unauthorized(REPLAY)
+
+
+async def register_once(ctx: ApiContext, seen: Seen) -> None:
+    """Registers the signature as seen, or raises the 401 of a replay."""
+    if not await ctx.signatures.register(seen):
+        raise replay()
 
 
 def _route(request: web.Request) -> tuple[str, str] | None:
@@ -52,8 +73,11 @@ async def authentication_middleware(request: web.Request, handler):
         ctx.signature_tolerance_seconds,
         allow_v1=route in V1_ROUTES,
     )
-    if not await ctx.signatures.register(verified.client_id, verified.digest, verified.timestamp):
-        raise unauthorized("signature already used: sign every request afresh (a retry too)")
+    seen = Seen(verified.timestamp, verified.client_id, verified.digest)
+    ctx.signatures.purge_when_due()
+    if route not in REGISTERED_BY_HANDLER:
+        await register_once(ctx, seen)
     request[CLIENT_ID] = verified.client_id
     request[BODY] = body
+    request[SIGNATURE] = seen
     return await handler(request)

@@ -14,7 +14,7 @@ from gateway.domain.events import EventInvalid, parse_event
 from gateway.store.intake import same_payload
 from gateway.store.models import events
 
-from .authentication import CLIENT_ID
+from .authentication import CLIENT_ID, SIGNATURE, register_once, replay
 from .common import json_response
 from .context import CONTEXT
 from .json_body import read_json
@@ -44,16 +44,22 @@ def idempotency_conflict(event_id: str) -> Problem:
 
 
 async def post_event(request: web.Request) -> web.Response:
+    """The signature is registered in the intake's transaction, or before any other answer."""
     ctx = request.app[CONTEXT]
-    client_id = request[CLIENT_ID]
-    data = read_json(request)
+    client_id, signature = request[CLIENT_ID], request[SIGNATURE]
     try:
-        event = parse_event(data, REQUIRED_FIELDS)
-    except EventInvalid as exc:
-        raise invalid(exc.errors) from None
+        data = read_json(request)
+        try:
+            event = parse_event(data, REQUIRED_FIELDS)
+        except EventInvalid as exc:
+            raise invalid(exc.errors) from None
+    except Problem:
+        await register_once(ctx, signature)  # a replayed bad request is refused as a replay
+        raise
     try:
         prepared = ctx.policy.prepare(client_id, event, data, clock.utcnow())
     except EventInvalid as exc:
+        await register_once(ctx, signature)
         # a repeated post answers as the first did, even if it would no longer pass (time moved on)
         stored = await ctx.db.run(_stored, client_id, event.id)
         if stored is None:
@@ -61,7 +67,9 @@ async def post_event(request: web.Request) -> web.Response:
         if not same_payload(stored.payload, data):
             raise idempotency_conflict(event.id) from None
         return json_response(stored.response, status=202)
-    result = await ctx.intake.submit(prepared)
+    result = await ctx.intake.submit(prepared, signature)
+    if result.replay:
+        raise replay()
     if result.conflict:
         log.info("event id reused with a different body", client=client_id, event_id=event.id)
         raise idempotency_conflict(event.id)

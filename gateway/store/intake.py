@@ -30,6 +30,7 @@ from gateway.domain.timing import to_naive_utc
 from . import appointments, broadcasts, outbox
 from .db import Database, insert_ignoring_conflicts
 from .models import cases, citizens, events, subscriptions
+from .signatures import Seen, register_new
 from .zones import sync_zones
 
 log = structlog.get_logger("store")
@@ -51,6 +52,7 @@ class Accepted:
     reminders: list[ReminderOp] = field(default_factory=list)
     broadcast_id: int | None = None
     conflict: bool = False  # the id was first used with another payload: nothing done
+    replay: bool = False  # the request's signature was seen before: nothing done
 
 
     @property
@@ -140,6 +142,23 @@ def accept_events(
         seen.add(item.key)
         out.append(result)
     return out
+
+
+def accept_signed_events(
+    conn: Connection,
+    items: list[Prepared],
+    signatures: list[Seen | None],
+    policy: NoticePolicy,
+    now: datetime,
+) -> list[Accepted]:
+    """accept_events() after registering the requests' signatures in the same transaction: an
+    item whose signature was seen before is answered as a replay and not accepted."""
+    signed = [(i, s) for i, s in enumerate(signatures) if s is not None]
+    fresh = register_new(conn, [s for _, s in signed]) if signed else []
+    replayed = {i for (i, _), new in zip(signed, fresh, strict=True) if not new}
+    wanted = [p for i, p in enumerate(items) if i not in replayed]
+    accepted = iter(accept_events(conn, wanted, policy, now) if wanted else [])
+    return [Accepted({}, False, replay=True) if i in replayed else next(accepted) for i in range(len(items))]
 
 
 def _insert_one(conn: Connection, p: Prepared, now: datetime) -> list[tuple]:
@@ -413,7 +432,8 @@ class IntakeBatcher:
 
     :meth:`submit` returns when the event's transaction has committed. One batch is in flight at
     a time: requests arriving meanwhile form the next one. If a batch fails, its events are
-    retried one per transaction so one bad event cannot fail the others.
+    retried one per transaction so one bad event cannot fail the others. A request's signature,
+    given to :meth:`submit`, is registered in the same transaction (a replay is not accepted).
     """
 
     def __init__(
@@ -429,12 +449,12 @@ class IntakeBatcher:
         self.now = now
         self.max_batch = max_batch
         self.after_commit = after_commit
-        self._pending: list[tuple[Prepared, asyncio.Future]] = []
+        self._pending: list[tuple[Prepared, Seen | None, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
-    async def submit(self, item: Prepared) -> Accepted:
+    async def submit(self, item: Prepared, signature: Seen | None = None) -> Accepted:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((item, signature, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="intake-batcher")
         return await future
@@ -442,26 +462,29 @@ class IntakeBatcher:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            items = [item for item, _ in batch]
+            items = [item for item, _, _ in batch]
+            signatures = [signature for _, signature, _ in batch]
             try:
-                results = await self.db.run(accept_events, items, self.policy, self.now())
+                results = await self.db.run(accept_signed_events, items, signatures, self.policy, self.now())
             except Exception as exc:
                 if len(batch) == 1:
-                    _, future = batch[0]
+                    _, _, future = batch[0]
                     if not future.done():
                         future.set_exception(exc)
                     continue
                 log.warning("intake batch failed; accepting its events one by one", size=len(batch))
-                for item, future in batch:
+                for item, signature, future in batch:
                     try:
-                        (result,) = await self.db.run(accept_events, [item], self.policy, self.now())
+                        (result,) = await self.db.run(
+                            accept_signed_events, [item], [signature], self.policy, self.now()
+                        )
                     except Exception as exc:
                         if not future.done():
                             future.set_exception(exc)
                         continue
                     self._resolve([(future, result)])
                 continue
-            self._resolve([(f, r) for (_, f), r in zip(batch, results, strict=True)])
+            self._resolve([(f, r) for (_, _, f), r in zip(batch, results, strict=True)])
 
     def _resolve(self, pairs: list[tuple[asyncio.Future, Accepted]]) -> None:
         for future, result in pairs:

@@ -5,6 +5,7 @@ never 500); JSON endpoints want application/json (415)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -210,6 +211,27 @@ async def test_the_same_signed_post_twice_is_refused_the_second_time(gw):
     assert gw.count(events) == 1 and gw.count(messages) == 1
     status, again, _ = await gw.send("POST", "/api/v1/events", body)  # signed again: idempotent 202
     assert (status, again) == (202, first)
+
+
+async def test_the_same_signed_post_sent_concurrently_is_accepted_once(gw):
+    body = json.dumps(EVENT).encode()
+    headers = {"Content-Type": "application/json", **gw.signer.headers("POST", "/api/v1/events", body)}
+    sends = [gw.send("POST", "/api/v1/events", body, headers=headers) for _ in range(5)]
+    results = await asyncio.gather(*sends)
+    assert sorted(status for status, _, _ in results) == [202, 401, 401, 401, 401]
+    assert gw.count(events) == 1 and gw.count(seen_signatures) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"id": "x", "type": "case.exploded"}'],
+    ids=["400-malformed", "422-invalid"],
+)
+async def test_a_replayed_bad_event_is_refused_as_a_replay(gw, body):
+    headers = {"Content-Type": "application/json", **gw.signer.headers("POST", "/api/v1/events", body)}
+    status, _, _ = await gw.send("POST", "/api/v1/events", body, headers=headers)
+    assert status in (400, 422)
+    _refused(await gw.send("POST", "/api/v1/events", body, headers=headers), "signature already used")
 
 
 async def test_a_replayed_get_is_refused(gw):
