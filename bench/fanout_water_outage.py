@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import free_port, peak_rss_mb  # noqa: E402
-from gateway.api.auth import sign  # noqa: E402
+from gateway.api.auth import Signer  # noqa: E402
 
 SECRET = "bench-secret"
+SIGNER = Signer("bench", SECRET)
 ZONES = [
     "Polanco I Sección", "Polanco II Sección", "Polanco III Sección", "Anzures", "Anáhuac I Sección",
     "Tacubaya", "Escandón I Sección", "Argentina Antigua", "Popotla", "Tacuba",
@@ -87,11 +88,7 @@ def prepare_database(db_url: str, subscribers: int) -> None:
 
 def request(port: int, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:
     body = json.dumps(payload).encode() if payload is not None else b""
-    headers = {
-        "Content-Type": "application/json",
-        "X-Smsgw-Client": "bench",
-        "X-Smsgw-Signature": sign(SECRET, body),
-    }
+    headers = {"Content-Type": "application/json", **SIGNER.headers(method, path, body)}
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=body if method == "POST" else None,

@@ -5,9 +5,10 @@ the messages stay queued and the figure is the API's and the outbox's alone; qui
 the production log format and level: one JSON line per accepted event) and drives it from this
 process with ``--clients`` keep-alive HTTP/1.1 connections (asyncio + uvloop, raw sockets), each
 sending its next signed ``case.received`` as soon as the previous one is answered (closed loop).
-Requests are built and signed before the run (HMAC-SHA256 as docs/api.md says; the signatures stay
-well inside the 5-minute tolerance). After ``--warmup`` seconds, ``--seconds`` are measured:
-events/s answered 202, and the latency of each request (send to complete answer).
+Requests are built and signed (v2) before the run: every body differs, so every signature is
+new to the gateway's replay check, and they stay well inside the 5-minute tolerance. After
+``--warmup`` seconds, ``--seconds`` are measured: events/s answered 202, and the latency of each
+request (send to complete answer).
 
     python bench/ingest_case_events.py                    # 3 runs of 20 s, 50 clients; medians
     python bench/ingest_case_events.py --runs 1 --seconds 5
@@ -98,7 +99,7 @@ def build_requests(count: int, port: int, run: int) -> list[bytes]:
         ).encode()
         head = (
             f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"X-Smsgw-Client: bench\r\nX-Smsgw-Signature: {sign(SECRET, body)}\r\n"
+            f"X-Smsgw-Client: bench\r\nX-Smsgw-Signature: {sign(SECRET, 'POST', '/api/v1/events', body)}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         out.append(head + body)

@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import free_port  # noqa: E402
-from gateway.api.auth import sign  # noqa: E402
+from gateway.api.auth import Signer  # noqa: E402
 
 SECRET = "bench-secret"
+SIGNER = Signer("bench", SECRET)
 EMERGENCY_NUMBER = "+525599999999"
 
 
@@ -123,11 +124,7 @@ def write_config(
 
 def call(url: str, payload: dict | None = None, method: str = "GET") -> tuple[int, dict]:
     body = json.dumps(payload).encode() if payload is not None else b""
-    headers = {
-        "Content-Type": "application/json",
-        "X-Smsgw-Client": "bench",
-        "X-Smsgw-Signature": sign(SECRET, body),
-    }
+    headers = {"Content-Type": "application/json", **SIGNER.headers(method, url, body)}
     req = urllib.request.Request(url, data=body if method == "POST" else None, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:

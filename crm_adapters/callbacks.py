@@ -4,11 +4,12 @@ A CRM client with a ``callback_url`` receives, for the messages of its case even
 status change (``submitted``, ``delivered``, ``undeliverable``, ``rejected``, ``failed``,
 ``expired``, ``cancelled``), in order: each carries ``sequence`` (1, 2, … per message) and goes
 out only after the one before was accepted or given up. Besides: ``appointment.confirmed`` /
-``appointment.declined`` and
-``broadcast.cancelled``. Each POST is signed like the CRM's own requests, from the gateway's side:
-``X-Smsgw-Client: smsgw`` and ``X-Smsgw-Signature: t=<unix>,v1=<hex HMAC-SHA256(the client's
-secret, "<t>.<body>")>``; ``X-Smsgw-Delivery`` carries the callback's id (the same on every
-retry, for de-duplication).
+``appointment.declined`` and ``broadcast.cancelled``. Each POST is signed like the CRM's own
+requests, from the gateway's side, with the client's secret: ``X-Smsgw-Client: smsgw`` and
+``X-Smsgw-Signature: t=<unix>,v2=<hex>,v1=<hex>`` where v2 is HMAC-SHA256 of
+"<t>.POST.<path with query of the callback URL>.<body>" and v1, for CRMs that verify only v1, of
+"<t>.<body>"; ``X-Smsgw-Delivery`` carries the callback's id (the same on every retry, for
+de-duplication). Each attempt is signed afresh.
 
 Callbacks are rows of the ``callbacks`` table (durable). A 2xx ends one; a 5xx, 408, 429, a
 timeout or a connection error retries it with exponential backoff (``backoff_seconds`` doubling up
@@ -28,6 +29,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 import structlog
+from yarl import URL
 
 from gateway import clock
 from gateway.api.auth import CLIENT_HEADER, SIGNATURE_HEADER, sign
@@ -193,10 +195,11 @@ class StatusCallbacks:
         secret = self.secrets.get(due.client_id)
         if secret is None:
             return store.Outcome(due.id, store.FAILED, attempts, f"no secret for client {due.client_id!r}")
+        url = URL(due.url)
         headers = {
             "Content-Type": "application/json",
             CLIENT_HEADER: SENDER_ID,
-            SIGNATURE_HEADER: sign(secret, body),
+            SIGNATURE_HEADER: sign(secret, "POST", url.raw_path_qs, body, with_v1=True),
             DELIVERY_HEADER: str(due.id),
         }
         if self._session is None:
@@ -204,7 +207,7 @@ class StatusCallbacks:
         error: str
         try:
             async with self._session.post(
-                due.url,
+                url,
                 data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),

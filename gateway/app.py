@@ -6,6 +6,7 @@ import structlog
 from aiohttp import web
 
 from .api import broadcasts, crm_events, events, health, messages, metrics, openapi, stats, subscriptions
+from .api.authentication import authentication_middleware
 from .api.context import CONTEXT, ApiContext
 from .api.problems import Problem
 
@@ -34,8 +35,15 @@ async def problem_middleware(request: web.Request, handler):
 
 
 def build_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=ctx.max_body_bytes)
+    app = web.Application(
+        middlewares=[problem_middleware, authentication_middleware], client_max_size=ctx.max_body_bytes
+    )
     app[CONTEXT] = ctx
+
+    async def close_signatures(_app: web.Application) -> None:
+        await ctx.signatures.close()
+
+    app.on_cleanup.append(close_signatures)
     app.router.add_post("/api/v1/events", events.post_event)
     app.router.add_post("/api/v1/crm/{client}/events", crm_events.post_crm_event)
     app.router.add_get("/api/v1/messages/{id}", messages.get_message)

@@ -18,25 +18,28 @@ SAMPLE_EVENT = (
 )
 
 
-def _signature(client: str, secret: str, body_var: str) -> str:
+def _signature(client: str, secret: str, method: str, path: str, body_var: str) -> str:
+    """curl headers signing v2: HMAC-SHA256 of "<t>.<METHOD>.<path with query>.<body>" by openssl."""
+    signed = f"$T.{method}.{path}.{body_var}"
     return (
         f"-H 'X-Smsgw-Client: {client}' "
-        f'-H "X-Smsgw-Signature: t=$T,v1=$(printf \'%s\' "$T.{body_var}" '
+        f'-H "X-Smsgw-Signature: t=$T,v2=$(printf \'%s\' "{signed}" '
         f"| openssl dgst -sha256 -hmac {shlex.quote(secret)} -r | cut -d' ' -f1)\""
     )
 
 
 def post_command(base_url: str, client: str, secret: str) -> str:
+    path = "/api/v1/events"
     return (
         f"T=$(date +%s); BODY='{SAMPLE_EVENT}'; "
-        f"curl -sS -X POST {base_url}/api/v1/events -H 'Content-Type: application/json' "
-        f'{_signature(client, secret, "$BODY")} -d "$BODY"; echo'
+        f"curl -sS -X POST {base_url}{path} -H 'Content-Type: application/json' "
+        f'{_signature(client, secret, "POST", path, "$BODY")} -d "$BODY"; echo'
     )
 
 
 def get_command(base_url: str, client: str, secret: str, message_id: str = "1") -> str:
-    url = f"{base_url}/api/v1/messages/{message_id}"
-    return f"T=$(date +%s); curl -sS {url} {_signature(client, secret, '')}; echo"
+    path = f"/api/v1/messages/{message_id}"
+    return f"T=$(date +%s); curl -sS {base_url}{path} {_signature(client, secret, 'GET', path, '')}; echo"
 
 
 def ensure_demo_operator(database_url: str) -> bool:

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .auth import verify
-from .context import CONTEXT
 from .problems import Problem
 
 
@@ -26,11 +24,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def authenticate(request: web.Request, body: bytes = b"") -> str:
-    ctx = request.app[CONTEXT]
-    return verify(request.headers, body, ctx.secrets, ctx.signature_tolerance_seconds)
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -14,6 +14,7 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.store.db import Database
 from gateway.store.intake import IntakeBatcher, ReminderOp
+from gateway.store.signatures import SeenSignatures
 
 if TYPE_CHECKING:
     from crm_adapters.mapping import CrmInbound
@@ -37,12 +38,15 @@ class ApiContext:
     on_reminders: Callable[[list[ReminderOp]], object] = lambda ops: None  # may return an awaitable
     callback_targets: dict[str, str] = field(default_factory=dict)  # client id -> callback URL
     crm_inbound: CrmInbound | None = None  # POST /api/v1/crm/{client}/events: mappings and intake
+    signatures: SeenSignatures | None = None  # replay check; default: in this database
 
     def __post_init__(self) -> None:
         if self.policy is None:
             self.policy = NoticePolicy.simple(self.composer, self.validity)
         if self.intake is None:
             self.intake = IntakeBatcher(self.db, self.policy, lambda: clock.utcnow())
+        if self.signatures is None:
+            self.signatures = SeenSignatures(self.db, self.signature_tolerance_seconds)
 
 
 CONTEXT = web.AppKey("context", ApiContext)

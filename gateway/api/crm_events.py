@@ -6,19 +6,18 @@ same id again answers as the first time), and every error names the CRM's own fi
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from .common import authenticate, json_response, read_body
+from .authentication import CLIENT_ID
+from .common import json_response
 from .context import CONTEXT
+from .json_body import read_json
 from .problems import Problem, invalid
 
 
 async def post_crm_event(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    body = await read_body(request, ctx.max_body_bytes)
-    client_id = await authenticate(request, body)
+    client_id = request[CLIENT_ID]
     if request.match_info["client"] != client_id:
         raise Problem(
             403,
@@ -35,12 +34,7 @@ async def post_crm_event(request: web.Request) -> web.Response:
             f"no [[crm_adapters]] entry of kind mapped_json for client {client_id!r}",
             slug="no-mapping",
         )
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(
-            400, "Malformed JSON", f"the body is not valid JSON: {exc}", [("body", str(exc))]
-        ) from None
+    data = read_json(request)
     payload, errors = mapping.apply(data)
     if errors:
         raise invalid(errors)
@@ -50,5 +44,5 @@ async def post_crm_event(request: web.Request) -> web.Response:
     errors = mapping.source_errors(result.errors)
     if result.status == "conflict":
         detail = "; ".join(f"{name}: {reason}" for name, reason in errors)
-        raise Problem(409, "Event id conflict", detail, errors, slug="conflict")
+        raise Problem(409, "Idempotency key reused", detail, errors, slug="idempotency-key-reused")
     raise invalid(errors)

@@ -32,15 +32,35 @@ def _problem(description: str) -> dict:
     return {"description": description, "content": _PROBLEM}
 
 
+UNAUTHORIZED = _problem(
+    "Missing client or signature header, unknown client, malformed signature header (over 1,024 "
+    "characters, a `t` of more than 12 digits), a signature that does not match this method, path, "
+    "query and body, a timestamp more than 5 minutes off, or a signature already used (a replay: "
+    "sign every request afresh); `detail` says which"
+)
+UNSUPPORTED_MEDIA_TYPE = _problem("The body is not sent as `Content-Type: application/json`")
+BAD_JSON = (
+    "the body is not UTF-8 JSON, nests more than 32 levels, or has an integer of more than 20 "
+    "digits or another number of more than 40 characters (`field` is `body`)"
+)
 ERRORS = {
-    "400": _problem("Malformed request (bad JSON, bad query parameter); `field` names it"),
-    "401": _problem("Missing, unknown or wrong signature, or a timestamp more than 5 minutes off"),
+    "400": _problem("Malformed request (bad query parameter); `field` names it"),
+    "401": UNAUTHORIZED,
     "404": _problem("No such resource for this client"),
     "409": _problem("The action does not apply in the resource's current state"),
     "413": _problem("Request body too large"),
+    "415": UNSUPPORTED_MEDIA_TYPE,
     "422": _problem("The event is invalid; `field` and `invalid_params` name every field at fault"),
     "500": _problem("Internal error (logged)"),
 }
+V2 = 'HMAC-SHA256(secret, "<t>.<METHOD>.<path with query>.<raw body>")'
+V1 = 'HMAC-SHA256(secret, "<t>.<raw body>")'
+SIGNATURE_FORMAT = (
+    f"`t=<unix seconds>,v2=<hex {V2}>`, the path with query being the request target exactly as "
+    "sent on the request line; several v2 values may be given while a secret is rotated. Each "
+    "signature is accepted once. Only `POST /api/v1/events` also accepts the older "
+    f"`v1=<hex {V1}>`, which binds neither method nor path."
+)
 
 
 def _errors(*codes: str) -> dict:
@@ -332,16 +352,24 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "summary": "Post one case event",
         "description": (
             "Validates the event, records it and queues its messages in one transaction, then answers 202. "
-            "Posting the same `id` again changes nothing and answers as the first time did. Broadcasts "
+            "Posting the same `id` with the same body again (signed afresh) changes nothing and answers "
+            "as the first time did; another body under that `id` is a 409. Broadcasts "
             "(water.outage, traffic.alert, emergency.alert, notice) answer with a `broadcast_id` and the "
             "recipient count; their messages are queued by the fan-out right after. Nothing is written on "
-            "any error."
+            "any error. This endpoint also accepts the older v1 signature "
+            f"(`t=<unix seconds>,v1=<hex {V1}>`), for CRMs that sign v1 today."
         ),
         "security": SIGNED,
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CaseEvent")}}},
         "responses": {
             "202": _json(_ref("EventAccepted"), "Accepted (or a repeated post of an accepted event)"),
-            **_errors("400", "401", "413", "422", "500"),
+            "400": _problem("Malformed JSON: " + BAD_JSON),
+            **_errors("401", "413", "415"),
+            "409": _problem(
+                "Idempotency key reused with a different body: this `id` was accepted with another "
+                "body (compared as JSON: whitespace and key order do not matter); nothing changed"
+            ),
+            **_errors("422", "500"),
         },
     },
     ("post", "/api/v1/crm/{client}/events"): {
@@ -557,8 +585,8 @@ def build_document(app: web.Application) -> dict:
             "version": "1",
             "description": (
                 "SMS citizen-notification gateway. Requests are signed: `X-Smsgw-Client: <id>` and "
-                '`X-Smsgw-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` '
-                "(a GET or an empty POST signs the empty body). Errors are application/problem+json."
+                f"`X-Smsgw-Signature`: {SIGNATURE_FORMAT} A GET or an empty POST signs the empty body. "
+                "Errors are application/problem+json."
             ),
         },
         "servers": [{"url": "/"}],
@@ -581,7 +609,7 @@ def build_document(app: web.Application) -> dict:
                     "type": "apiKey",
                     "in": "header",
                     "name": "X-Smsgw-Signature",
-                    "description": 't=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>',
+                    "description": SIGNATURE_FORMAT,
                 },
             },
         },

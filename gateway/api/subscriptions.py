@@ -11,7 +11,6 @@ by these endpoints. Errors are problem+json naming the field at fault; nothing i
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -28,8 +27,10 @@ from gateway.store.models import citizens
 from gateway.store.subscriptions import subscribe, subscriptions_of, unsubscribe
 from gateway.store.zones import ids_of, sync_zones
 
-from .common import authenticate, iso, json_response, read_body
+from .authentication import BODY, CLIENT_ID
+from .common import iso, json_response
 from .context import CONTEXT
+from .json_body import read_json
 from .problems import Problem
 
 _FIELDS = {"msisdn", "topic", "zones", "language", "consent"}
@@ -128,18 +129,20 @@ def _zone_ids(conn: Connection, directory: ZoneDirectory, zones: list[Zone]) -> 
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
-    await authenticate(request)
     msisdn = _msisdn(request.query.get("msisdn"))
     return json_response(await request.app[CONTEXT].db.run(_view, msisdn))
 
 
-def _json_body(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "Malformed JSON", str(exc), slug="malformed-json") from None
+def _json_object(request: web.Request) -> dict:
+    data = read_json(request)
     if not isinstance(data, dict):
-        raise Problem(400, "Malformed JSON", "the body must be a JSON object", slug="malformed-json")
+        raise Problem(
+            400,
+            "Malformed JSON",
+            "the body must be a JSON object",
+            [("body", "must be a JSON object")],
+            slug="malformed-json",
+        )
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         raise _invalid([(name, f"unknown field; expected {', '.join(sorted(_FIELDS))}") for name in unknown])
@@ -148,9 +151,8 @@ def _json_body(body: bytes) -> dict:
 
 async def post_subscription(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    body = await read_body(request, ctx.max_body_bytes)
-    client_id = await authenticate(request, body)
-    data = _json_body(body)
+    client_id, body = request[CLIENT_ID], request[BODY]
+    data = _json_object(request)
     msisdn = _msisdn(data.get("msisdn"))
     topic = _topic(data.get("topic"))
     directory = ctx.policy.zones
@@ -203,10 +205,9 @@ async def post_subscription(request: web.Request) -> web.Response:
 
 async def delete_subscription(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    body = await read_body(request, ctx.max_body_bytes)
-    client_id = await authenticate(request, body)
+    client_id, body = request[CLIENT_ID], request[BODY]
     if body.strip():
-        data = _json_body(body)
+        data = _json_object(request)
         raw = body.decode("utf-8", "replace")
     else:
         data = {k: v[-1] for k, v in parse_qs(request.query_string).items()}
@@ -274,10 +275,17 @@ def _json(name: str, description: str) -> dict:
 
 
 _COMMON_ERRORS = {
-    "400": _problem("Missing or malformed msisdn, bad JSON, unknown query parameter; `field` names it"),
-    "401": _problem("Missing, unknown or wrong signature, or a timestamp more than 5 minutes off"),
+    "400": _problem(
+        "Missing or malformed msisdn, unknown query parameter, or a body that is not a JSON object "
+        "(nested at most 32 levels, integers of at most 20 digits); `field` names it"
+    ),
+    "401": _problem(
+        "Missing, malformed, unknown or wrong signature (v2 over this method, path, query and body), "
+        "a timestamp more than 5 minutes off, or a signature already used; `detail` says which"
+    ),
     "500": _problem("Internal error (logged)"),
 }
+_UNSUPPORTED = _problem("A body not sent as `Content-Type: application/json`")
 _MSISDN_QUERY = {
     "name": "msisdn",
     "in": "query",
@@ -386,6 +394,7 @@ OPERATIONS: dict[tuple[str, str], dict] = {
             **_COMMON_ERRORS,
             "409": _problem('The citizen opted out and `consent` is not "explicit"'),
             "413": _problem("Request body too large"),
+            "415": _UNSUPPORTED,
             "422": _problem(
                 "A field is invalid (unknown or ambiguous zone, topic, number); `field` names it"
             ),
@@ -412,6 +421,7 @@ OPERATIONS: dict[tuple[str, str], dict] = {
             "200": _json("Subscriptions", "Unsubscribed (removed / cancelled say what changed)"),
             **_COMMON_ERRORS,
             "413": _problem("Request body too large"),
+            "415": _UNSUPPORTED,
             "422": _problem("A field is invalid; `field` names it"),
         },
     },

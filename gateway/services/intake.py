@@ -8,8 +8,8 @@ committed, wakes whoever has new work: the dispatcher (messages queued), the fan
 with recipients) and the reminder scheduler. A repeated event id answers as the first did, even if
 the event would no longer pass (time moved on), so retries and re-imports are harmless.
 
-``conflict``: the client already used this event id for a different event (another type or another
-folio); nothing is written and the first event stands.
+``conflict``: the client already used this event id with a different body; nothing is written and
+the first event stands.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gateway.domain.catalog import REQUIRED_FIELDS
 from gateway.domain.events import EventInvalid, parse_event
 from gateway.domain.notices import NoticePolicy
 from gateway.store.db import Database
-from gateway.store.intake import IntakeBatcher, ReminderOp
+from gateway.store.intake import IntakeBatcher, ReminderOp, same_payload
 from gateway.store.models import events
 
 log = structlog.get_logger("intake")
@@ -54,12 +54,6 @@ def _stored(conn: Connection, client_id: str, event_id: str) -> tuple[str, dict,
         )
     ).first()
     return (row.type, row.payload, row.response) if row is not None else None
-
-
-def _folio(payload: object) -> str | None:
-    case = payload.get("case") if isinstance(payload, dict) else None
-    folio = case.get("folio") if isinstance(case, dict) else None
-    return str(folio).strip() if folio is not None else None
 
 
 def _noop() -> None:
@@ -100,13 +94,13 @@ class IntakeService:
             stored = await self.db.run(_stored, client_id, event.id)
             if stored is None:
                 return IntakeResult("invalid", None, exc.errors)
-            return self._repeat(client_id, event.id, event.type, payload, stored, source)
+            _, stored_payload, response = stored
+            conflict = not same_payload(stored_payload, payload)
+            return self._repeat(client_id, event.id, conflict, response, source)
         result = await self.batcher.submit(prepared)
         response = result.response
         if not result.created:
-            first_type, first_payload = result.first or (event.type, payload)
-            stored = (first_type, first_payload, response)
-            return self._repeat(client_id, event.id, event.type, payload, stored, source)
+            return self._repeat(client_id, event.id, result.conflict, response, source)
         if response["message_ids"]:
             self.on_queued()
         if result.broadcast_id is not None and response.get("recipients"):
@@ -129,29 +123,12 @@ class IntakeService:
         return IntakeResult("accepted", response)
 
     def _repeat(
-        self,
-        client_id: str,
-        event_id: str,
-        event_type: str,
-        payload: dict,
-        stored: tuple[str, dict, dict | None],
-        source: str,
+        self, client_id: str, event_id: str, conflict: bool, response: dict | None, source: str
     ) -> IntakeResult:
         """A second event with an id already used: the first answer, or a conflict."""
-        stored_type, stored_payload, response = stored
-        erased = isinstance(stored_payload, dict) and stored_payload.get("erased") is True
-        if not erased and (stored_type != event_type or _folio(stored_payload) != _folio(payload)):
-            log.warning(
-                "event id already used for a different event",
-                source=source,
-                client=client_id,
-                event_id=event_id,
-                type=event_type,
-                first_type=stored_type,
-            )
-            first_folio = _folio(stored_payload)
-            of_case = f" of case {first_folio}" if first_folio else ""
-            reason = f"event id {event_id!r} was already used for a different event ({stored_type}{of_case})"
+        if conflict:
+            log.info("event id reused with a different body", source=source, client=client_id, event_id=event_id)
+            reason = "idempotency key reused with a different body"
             return IntakeResult("conflict", None, [("id", reason)])
         log.info("duplicate event answered as before", source=source, client=client_id, event_id=event_id)
         return IntakeResult("duplicate", response)

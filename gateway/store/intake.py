@@ -2,9 +2,10 @@
 
 Idempotent on (client, event id): a repeated post, also a concurrent one, finds the first row
 (INSERT … ON CONFLICT DO NOTHING waits for a concurrent inserter on PostgreSQL) and answers with
-the response stored by the first. A case event whose citizen opted out is accepted and recorded
-with no message; its answer says so: ``"skipped": [{"msisdn": "+52******5678", "reason":
-"opted_out"}]`` (the number masked).
+the response stored by the first when its payload is the first one's (compared decoded, so
+whitespace and key order do not matter); another payload under the same id is a conflict. A case
+event whose citizen opted out is accepted and recorded with no message; its answer says so:
+``"skipped": [{"msisdn": "+52******5678", "reason": "opted_out"}]`` (the number masked).
 
 Requests arriving together are accepted together (:class:`IntakeBatcher`): while one batch is in
 the database thread the next ones gather, and a batch costs a handful of statements (executemany
@@ -15,6 +16,7 @@ commit is what lets SQLite take thousands of events a second.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ from gateway.domain.timing import to_naive_utc
 from . import appointments, broadcasts, outbox
 from .db import Database, insert_ignoring_conflicts
 from .models import cases, citizens, events, subscriptions
+from .signatures import Seen, register_new
 from .zones import sync_zones
 
 log = structlog.get_logger("store")
@@ -53,7 +56,9 @@ class Accepted:
     created: bool
     reminders: list[ReminderOp] = field(default_factory=list)
     broadcast_id: int | None = None
-    first: tuple[str, dict] | None = None  # a duplicate: the first event's (type, payload)
+    conflict: bool = False  # the id was first used with another payload: nothing done
+    replay: bool = False  # the request's signature was seen before: nothing done
+
 
     @property
     def queued(self) -> bool:
@@ -67,6 +72,18 @@ class _Citizen:
     language: str
     name: str | None
     dirty: bool = False
+
+
+def same_payload(stored: object, payload: object) -> bool:
+    """Equal as JSON values (``true`` is not ``1``, ``1`` is not ``1.0``; key order is irrelevant).
+    A payload erased by ``smsgw citizens forget`` matches any repeat: the first answer stands."""
+    if isinstance(stored, dict) and stored.get("erased") is True:
+        return True
+
+    def canonical(value: object) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    return stored == payload and canonical(stored) == canonical(payload)
 
 
 def _local_date(moment: datetime, policy: NoticePolicy):
@@ -102,14 +119,15 @@ def accept_events(
         else _insert_one(conn, ordered[0], now)
     )
     row_ids = {(r[1], r[2]): r[0] for r in inserted}
+    stored = {p.key: p.payload for p in ordered}  # the payload each id is recorded with
     for p in ordered:
         if p.key not in row_ids:
-            stored = conn.execute(
-                select(events.c.response, events.c.type, events.c.payload).where(
+            response, stored[p.key] = conn.execute(
+                select(events.c.response, events.c.payload).where(
                     events.c.client_id == p.client_id, events.c.event_key == p.event.id
                 )
             ).one()
-            results[p.key] = Accepted(stored.response, False, first=(stored.type, stored.payload))
+            results[p.key] = Accepted(response, False, conflict=not same_payload(stored[p.key], p.payload))
     new = [p for p in first.values() if p.key in row_ids]  # arrival order
     case_items = [p for p in new if p.kind.audience == "case_citizen"]
     if case_items:
@@ -127,11 +145,28 @@ def accept_events(
     for item in items:
         result = results[item.key]
         if item.key in seen:  # the same event twice in one batch: the second is a duplicate
-            origin = first[item.key]
-            result = Accepted(result.response, False, first=(origin.event.type, origin.payload))
+            conflict = not same_payload(stored[item.key], item.payload)
+            result = Accepted(result.response, False, conflict=conflict)
         seen.add(item.key)
         out.append(result)
     return out
+
+
+def accept_signed_events(
+    conn: Connection,
+    items: list[Prepared],
+    signatures: list[Seen | None],
+    policy: NoticePolicy,
+    now: datetime,
+) -> list[Accepted]:
+    """accept_events() after registering the requests' signatures in the same transaction: an
+    item whose signature was seen before is answered as a replay and not accepted."""
+    signed = [(i, s) for i, s in enumerate(signatures) if s is not None]
+    fresh = register_new(conn, [s for _, s in signed]) if signed else []
+    replayed = {i for (i, _), new in zip(signed, fresh, strict=True) if not new}
+    wanted = [p for i, p in enumerate(items) if i not in replayed]
+    accepted = iter(accept_events(conn, wanted, policy, now) if wanted else [])
+    return [Accepted({}, False, replay=True) if i in replayed else next(accepted) for i in range(len(items))]
 
 
 def _insert_one(conn: Connection, p: Prepared, now: datetime) -> list[tuple]:
@@ -410,7 +445,8 @@ class IntakeBatcher:
 
     :meth:`submit` returns when the event's transaction has committed. One batch is in flight at
     a time: requests arriving meanwhile form the next one. If a batch fails, its events are
-    retried one per transaction so one bad event cannot fail the others.
+    retried one per transaction so one bad event cannot fail the others. A request's signature,
+    given to :meth:`submit`, is registered in the same transaction (a replay is not accepted).
     """
 
     def __init__(
@@ -426,12 +462,12 @@ class IntakeBatcher:
         self.now = now
         self.max_batch = max_batch
         self.after_commit = after_commit
-        self._pending: list[tuple[Prepared, asyncio.Future]] = []
+        self._pending: list[tuple[Prepared, Seen | None, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
-    async def submit(self, item: Prepared) -> Accepted:
+    async def submit(self, item: Prepared, signature: Seen | None = None) -> Accepted:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((item, signature, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="intake-batcher")
         return await future
@@ -439,26 +475,29 @@ class IntakeBatcher:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            items = [item for item, _ in batch]
+            items = [item for item, _, _ in batch]
+            signatures = [signature for _, signature, _ in batch]
             try:
-                results = await self.db.run(accept_events, items, self.policy, self.now())
+                results = await self.db.run(accept_signed_events, items, signatures, self.policy, self.now())
             except Exception as exc:
                 if len(batch) == 1:
-                    _, future = batch[0]
+                    _, _, future = batch[0]
                     if not future.done():
                         future.set_exception(exc)
                     continue
                 log.warning("intake batch failed; accepting its events one by one", size=len(batch))
-                for item, future in batch:
+                for item, signature, future in batch:
                     try:
-                        (result,) = await self.db.run(accept_events, [item], self.policy, self.now())
+                        (result,) = await self.db.run(
+                            accept_signed_events, [item], [signature], self.policy, self.now()
+                        )
                     except Exception as exc:
                         if not future.done():
                             future.set_exception(exc)
                         continue
                     self._resolve([(future, result)])
                 continue
-            self._resolve([(f, r) for (_, f), r in zip(batch, results, strict=True)])
+            self._resolve([(f, r) for (_, _, f), r in zip(batch, results, strict=True)])
 
     def _resolve(self, pairs: list[tuple[asyncio.Future, Accepted]]) -> None:
         for future, result in pairs:

@@ -5,6 +5,7 @@ Times are naive UTC everywhere in the database; the API and templates convert at
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -431,4 +432,19 @@ crm_phone_numbers = Table(
     Column("msisdn", String(16), nullable=False, index=True, comment="E.164"),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("client_id", "key"),
+)
+
+
+# Signatures accepted in the last tolerance window: a signature is accepted once, by any process.
+# The digest (SHA-256 of what the signature covers) includes the signature's timestamp, so the key
+# (t, client_id, digest) is unique on (client id, digest); leading with the time keeps the inserts
+# and the purge of rows past the tolerance at the two ends of one B-tree. ``t`` is the header's
+# value as it is (unix seconds), not a DateTime: the cheapest key to bind and compare on this path.
+seen_signatures = Table(
+    "seen_signatures",
+    metadata,
+    Column("t", BigInteger, primary_key=True, autoincrement=False, comment="the signature's t, unix seconds"),
+    Column("client_id", String(64), primary_key=True),
+    Column("digest", LargeBinary(32), primary_key=True, comment="SHA-256 of the signed request"),
+    sqlite_with_rowid=False,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -15,7 +15,7 @@ from aiohttp import StreamReader
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy import func, select, update
 
-from gateway.api.auth import sign
+from gateway.api.auth import Signer, sign
 from gateway.api.common import read_body
 from gateway.api.context import ApiContext
 from gateway.app import build_app
@@ -46,6 +46,7 @@ class Api:
     db: Database
     ready: dict
     queued_calls: list
+    signer: Signer = field(default_factory=lambda: Signer("cesac", SECRET))
 
     async def post_raw(
         self,
@@ -57,18 +58,23 @@ class Api:
         signature: str | None = None,
         content_type: str = "application/json",
     ):
-        headers = {"Content-Type": content_type}
-        if client is not None:
+        headers = {
+            "Content-Type": content_type,
+            **self.signer.headers("POST", "/api/v1/events", body, secret=secret, timestamp=timestamp),
+        }
+        if client is None:
+            del headers["X-Smsgw-Client"]
+        else:
             headers["X-Smsgw-Client"] = client
-        headers["X-Smsgw-Signature"] = signature or sign(secret, body, timestamp)
+        if signature is not None:
+            headers["X-Smsgw-Signature"] = signature
         return await self.client.post("/api/v1/events", data=body, headers=headers)
 
     async def post(self, event: dict, **kwargs):
         return await self.post_raw(json.dumps(event).encode(), **kwargs)
 
     async def get_signed(self, path: str, *, secret: str = SECRET):
-        headers = {"X-Smsgw-Client": "cesac", "X-Smsgw-Signature": sign(secret, b"")}
-        return await self.client.get(path, headers=headers)
+        return await self.client.get(path, headers=self.signer.headers("GET", path, secret=secret))
 
     def counts(self) -> dict[str, int]:
         with self.db.engine.connect() as conn:
@@ -180,14 +186,43 @@ async def test_same_event_posted_again_answers_identically_and_writes_nothing(ap
     assert api.queued_calls == [1]  # the dispatcher is not woken for a duplicate
 
 
-async def test_same_id_with_a_different_payload_still_answers_as_the_first_time(api):
-    first_body = await (await api.post(EVENT)).json()
+async def test_same_id_with_a_different_payload_is_409_and_changes_nothing(api):
+    await api.post(EVENT)
+    before = api.counts()
     changed = {**EVENT, "citizen": {"msisdn": "55 8765 4321"}}
-    again = await api.post(changed)
-    assert again.status == 202
-    assert await again.json() == first_body
-    assert api.counts()["messages"] == 1
+    body = await _problem(await api.post(changed), 409)
+    assert body["detail"].startswith("idempotency key reused with a different body")
+    assert body["field"] == "id"
+    assert api.counts() == before
     assert [r["msisdn"] for r in api.messages()] == ["+525512345678"]
+    assert api.queued_calls == [1]
+
+
+async def test_same_body_with_other_whitespace_and_key_order_answers_the_first_202(api):
+    first = await (await api.post(EVENT)).json()
+    reordered = dict(reversed(list(EVENT.items())))
+    raw = json.dumps(reordered, indent=4).encode()
+    again = await api.post_raw(raw)
+    assert again.status == 202
+    assert await again.json() == first
+    assert api.counts()["events"] == 1
+
+
+async def test_a_value_of_another_json_type_under_the_same_id_is_a_conflict(api):
+    first = {**EVENT, "case": {**EVENT["case"], "progress": 1}}
+    await api.post(first)
+    changed = {**EVENT, "case": {**EVENT["case"], "progress": 1.0}}
+    await _problem(await api.post(changed), 409)
+
+
+async def test_concurrent_posts_of_one_id_with_two_bodies_accept_one_and_refuse_the_other(api):
+    changed = {**EVENT, "citizen": {"msisdn": "55 8765 4321"}}
+    responses = await asyncio.gather(*(api.post(e) for e in [EVENT, changed] * 5))
+    statuses = [r.status for r in responses]
+    assert sorted(set(statuses)) == [202, 409]
+    accepted = {statuses[i] for i in range(0, 10, 2)}, {statuses[i] for i in range(1, 10, 2)}
+    assert {202} in accepted and {409} in accepted  # one body wins every time, the other never
+    assert api.counts()["messages"] == 1
 
 
 async def test_twenty_concurrent_duplicates_create_one_event_and_one_message(api):
@@ -236,7 +271,7 @@ async def test_opted_out_citizen_gets_no_message_but_the_event_is_recorded(api):
         pytest.param({"timestamp": int(time.time()) - 3600}, "timestamp", id="stale"),
         pytest.param({"timestamp": int(time.time()) + 3600}, "timestamp", id="future"),
         pytest.param({"client": None}, "X-Smsgw-Client", id="no-client-header"),
-        pytest.param({"signature": "t=abc,v1=00"}, "t=<unix seconds>", id="malformed"),
+        pytest.param({"signature": "t=abc,v2=00"}, "t=<unix seconds>", id="malformed"),
     ],
 )
 async def test_unauthenticated_event_is_refused_with_401_and_nothing_written(api, kwargs, detail):
@@ -256,7 +291,7 @@ async def test_unsigned_event_is_refused_with_401(api):
 
 async def test_body_changed_after_signing_is_refused(api):
     raw = json.dumps(EVENT).encode()
-    signature = sign(SECRET, raw)
+    signature = sign(SECRET, "POST", "/api/v1/events", raw)
     tampered = raw.replace(b"55 1234 5678", b"55 8765 4321")
     body = await _problem(await api.post_raw(tampered, signature=signature), 401)
     assert body["detail"] == "signature does not match"

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from gateway import clock
-from gateway.api.auth import sign
+from gateway.api.auth import Signer
 from gateway.api.context import ApiContext
 from gateway.api.openapi import OPERATIONS, routes_of
 from gateway.app import build_app
@@ -38,20 +38,20 @@ class Api:
     ctx: ApiContext
     fanout: FanoutService
     woken: list = field(default_factory=list)
+    signer: Signer = field(default_factory=lambda: Signer("cesac", SECRET))
 
-    def _headers(self, body: bytes, client: str = "cesac", secret: str = SECRET) -> dict:
-        return {
-            "Content-Type": "application/json",
-            "X-Smsgw-Client": client,
-            "X-Smsgw-Signature": sign(secret, body),
-        }
+    def _headers(
+        self, method: str, path: str, body: bytes, client: str = "cesac", secret: str = SECRET
+    ) -> dict:
+        signed = self.signer.headers(method, path, body, client_id=client, secret=secret)
+        return {"Content-Type": "application/json", **signed}
 
     async def post(self, path: str, data: dict | None = None, **kwargs):
         body = json.dumps(data).encode() if data is not None else b""
-        return await self.client.post(path, data=body, headers=self._headers(body, **kwargs))
+        return await self.client.post(path, data=body, headers=self._headers("POST", path, body, **kwargs))
 
     async def get(self, path: str, **kwargs):
-        return await self.client.get(path, headers=self._headers(b"", **kwargs))
+        return await self.client.get(path, headers=self._headers("GET", path, b"", **kwargs))
 
     async def json(self, response, status: int = 200):
         text = await response.text()
@@ -179,6 +179,21 @@ async def test_a_repost_answers_as_the_first_even_when_it_would_no_longer_pass(a
     later = clock.utcnow() + timedelta(days=3650)  # the cut is over by then
     monkeypatch.setattr(clock, "utcnow", lambda: later)
     assert await api.json(await api.post("/api/v1/events", water()), 202) == first
+
+
+async def test_a_repost_with_another_body_is_409_even_when_it_would_no_longer_pass(api, monkeypatch):
+    await api.json(await api.post("/api/v1/events", water()), 202)
+    later = clock.utcnow() + timedelta(days=3650)
+    monkeypatch.setattr(clock, "utcnow", lambda: later)
+    problem = await api.json(await api.post("/api/v1/events", water(zones=["Anzures", "Granada"])), 409)
+    assert problem["field"] == "id" and api.count(broadcasts) == 1
+
+
+async def test_a_broadcast_reposted_with_other_zones_is_409(api):
+    await api.json(await api.post("/api/v1/events", water()), 202)
+    problem = await api.json(await api.post("/api/v1/events", water(zones=["Granada"])), 409)
+    assert problem["detail"].startswith("idempotency key reused with a different body")
+    assert api.count(broadcasts) == 1 and api.count(events) == 1
 
 
 async def test_cancel_a_broadcast(api):

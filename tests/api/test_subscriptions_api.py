@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from gateway import clock
-from gateway.api.auth import sign
+from gateway.api.auth import Signer
 from gateway.api.context import ApiContext
 from gateway.app import build_app
 from gateway.domain.composer import Composer
@@ -31,20 +31,17 @@ PATH = "/api/v1/subscriptions"
 class Client:
     def __init__(self, client: TestClient, ctx: ApiContext):
         self.client, self.ctx = client, ctx
+        self.signer = Signer("cesac", SECRET)
 
-    def headers(self, body: bytes, client: str = "cesac", secret: str = SECRET) -> dict:
-        return {
-            "Content-Type": "application/json",
-            "X-Smsgw-Client": client,
-            "X-Smsgw-Signature": sign(secret, body),
-        }
+    def headers(self, method: str, url: str, body: bytes, secret: str = SECRET) -> dict:
+        return {"Content-Type": "application/json", **self.signer.headers(method, url, body, secret=secret)}
 
     async def call(
         self, method: str, path: str = PATH, data=None, query: dict | None = None, raw: bytes | None = None
     ):
         body = raw if raw is not None else (json.dumps(data).encode() if data is not None else b"")
         url = f"{path}?{urlencode(query)}" if query else path
-        response = await self.client.request(method, url, data=body, headers=self.headers(body))
+        response = await self.client.request(method, url, data=body, headers=self.headers(method, url, body))
         text = await response.text()
         return response.status, (json.loads(text) if text else None), response.content_type
 
@@ -192,7 +189,7 @@ async def test_requests_are_signed(api):
     response = await api.client.get(PATH, params={"msisdn": ANA})
     assert response.status == 401
     body = json.dumps({"msisdn": ANA}).encode()
-    response = await api.client.post(PATH, data=body, headers=api.headers(body, secret="wrong"))
+    response = await api.client.post(PATH, data=body, headers=api.headers("POST", PATH, body, secret="wrong"))
     assert response.status == 401
     status, problem, _ = await api.call("DELETE", query={"msisdn": ANA, "zone": "x"})
     assert status == 400 and problem["field"] == "zone"

@@ -8,7 +8,7 @@ import json
 import aiohttp
 import pytest
 
-from gateway.api.auth import sign
+from gateway.api.auth import Signer
 from gateway.runtime import GatewayRuntime
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings
@@ -88,30 +88,29 @@ async def gateway(db_url, simulator):
 class Api:
     """A CRM client that signs its requests."""
 
-    def __init__(self, base_url: str, client: str = CLIENT, secret: str = SECRET):
+    def __init__(
+        self, base_url: str, client: str = CLIENT, secret: str = SECRET, signer: Signer | None = None
+    ):
         self.base_url = base_url
         self.client = client
         self.secret = secret
+        self.signer = signer or Signer(client, secret)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
-    def headers(self, body: bytes) -> dict[str, str]:
-        return {
-            "Content-Type": "application/json",
-            "X-Smsgw-Client": self.client,
-            "X-Smsgw-Signature": sign(self.secret, body),
-        }
+    def headers(self, method: str, url: str, body: bytes = b"") -> dict[str, str]:
+        """Signed afresh on every call (a signature is accepted once)."""
+        return {"Content-Type": "application/json", **self.signer.headers(method, url, body)}
 
     async def post_event(self, event: dict, headers: dict | None = None) -> tuple[int, dict]:
         body = json.dumps(event).encode()
-        async with self.session.post(
-            f"{self.base_url}/api/v1/events", data=body, headers=headers or self.headers(body)
-        ) as resp:
+        url = f"{self.base_url}/api/v1/events"
+        headers = headers or self.headers("POST", url, body)
+        async with self.session.post(url, data=body, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def message(self, message_id: int) -> dict:
-        async with self.session.get(
-            f"{self.base_url}/api/v1/messages/{message_id}", headers=self.headers(b"")
-        ) as r:
+        url = f"{self.base_url}/api/v1/messages/{message_id}"
+        async with self.session.get(url, headers=self.headers("GET", url)) as r:
             assert r.status == 200, await r.text()
             return await r.json()
 

@@ -47,7 +47,7 @@ async def test_duplicate_post_queues_nothing(gateway, api):
 
 
 async def test_bad_signature_writes_nothing(gateway, api):
-    headers = api.headers(b"something else")
+    headers = api.headers("POST", f"{api.base_url}/api/v1/events", b"something else")
     status, problem = await api.post_event(case_received(), headers=headers)
     assert status == 401
     assert problem["title"] == "Unauthorized"

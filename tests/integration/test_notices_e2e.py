@@ -281,7 +281,8 @@ async def test_the_crm_gets_signed_status_callbacks(db_url, simulator):
 
     async def crm(request: web.Request) -> web.Response:
         body = await request.read()
-        assert verify(request.headers, body, {"smsgw": "test-secret"}) == "smsgw"
+        verified = verify(request.headers, request.method, request.raw_path, body, {"smsgw": "test-secret"})
+        assert verified.client_id == "smsgw"
         received.append(json.loads(body))
         if {r["status"] for r in received} >= {"submitted", "delivered"}:
             got.set()

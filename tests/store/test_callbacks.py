@@ -14,8 +14,11 @@ from aiohttp import ClientResponse
 from aioresponses import CallbackResult
 from aioresponses import aioresponses as _aioresponses
 from sqlalchemy import select
+from yarl import URL as Url
 
 from crm_adapters.callbacks import StatusCallbacks
+from gateway.api.auth import verify
+from gateway.api.problems import Problem
 from gateway.domain.status import MessageStatus
 from gateway.store import appointments, outbox
 from gateway.store import callbacks as store
@@ -98,9 +101,16 @@ def _rows(db) -> list[dict]:
         return [dict(r) for r in conn.execute(select(callbacks).order_by(callbacks.c.id)).mappings()]
 
 
-def _verify(headers, body: bytes) -> None:
+def _verify(headers, body: bytes, url: str = URL) -> None:
+    """v2 as the CRM's API is verified (POST, the callback URL's path and query), and v1 for CRMs
+    that verify only v1."""
     assert headers["X-Smsgw-Client"] == "smsgw"
+    target = Url(url).raw_path_qs
+    assert verify(headers, "POST", target, body, {"smsgw": SECRET}).client_id == "smsgw"
     parts = dict(item.split("=", 1) for item in headers["X-Smsgw-Signature"].split(","))
+    assert set(parts) == {"t", "v2", "v1"}
+    signed = f"{parts['t']}.POST.{target}.".encode() + body
+    assert parts["v2"] == hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     expected = hmac.new(SECRET.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
     assert parts["v1"] == expected
 
@@ -139,6 +149,30 @@ async def test_status_changes_from_the_writer_become_signed_posts(db, sender):
     ]
     (row,) = _rows(db)
     assert (row["status"], row["attempts"], row["sent_at"]) == ("sent", 1, NOW)
+
+
+async def test_the_signature_covers_the_path_and_query_of_the_callback_url(db, clock_):
+    url = "http://crm.test/hooks/smsgw?tenant=miguel%20hidalgo&token=a%2Fb"
+    service = StatusCallbacks(db, {"cesac": url}, {"cesac": SECRET}, now=clock_)
+    mid = _message(db)
+    db.transaction(store.enqueue_message_status, {"cesac": url}, [(mid, "delivered", NOW)], NOW)
+    headers = []
+
+    def record(called, **kwargs):
+        _verify(kwargs["headers"], kwargs["data"], url)
+        headers.append((kwargs["headers"], kwargs["data"]))
+        return CallbackResult(status=204, response_class=_Response)
+
+    try:
+        with aioresponses() as mock:
+            mock.post(url, callback=record)
+            assert await service.run_once() == 1
+    finally:
+        await service.stop()
+    ((sent, body),) = headers
+    with pytest.raises(Problem):  # the same signature on another path of the CRM is refused
+        verify(sent, "POST", "/hooks/smsgw?tenant=other", body, {"smsgw": SECRET})
+    assert _rows(db)[0]["status"] == "sent"
 
 
 async def test_server_errors_and_timeouts_are_retried_with_backoff(db, sender, clock_):
