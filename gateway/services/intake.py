@@ -127,7 +127,9 @@ class IntakeService:
     ) -> IntakeResult:
         """A second event with an id already used: the first answer, or a conflict."""
         if conflict:
-            log.info("event id reused with a different body", source=source, client=client_id, event_id=event_id)
+            log.info(
+                "event id reused with a different body", source=source, client=client_id, event_id=event_id
+            )
             reason = "idempotency key reused with a different body"
             return IntakeResult("conflict", None, [("id", reason)])
         log.info("duplicate event answered as before", source=source, client=client_id, event_id=event_id)

@@ -47,7 +47,7 @@ async def test_rows_become_events_bad_ones_by_line_and_a_reimport_changes_nothin
     assert reasons[4].startswith("case.status: required for case.status_changed")
     assert reasons[5].startswith("citizen.msisdn: ")
     assert reasons[7].startswith("area.zones[0]: ")
-    assert "already used for a different event" in reasons[8]
+    assert "idempotency key reused with a different body" in reasons[8]
     assert reasons[9].startswith("case.progress: ")
     assert reasons[10] == "11 fields, the header has 10"
     assert report.messages == 2 and report.broadcasts == 1

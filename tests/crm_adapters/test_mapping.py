@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from config.settings import CONFIG_DIR, ConfigError
 from crm_adapters.mapping import CrmInbound, load_mapping
-from gateway.api.auth import sign
+from gateway.api.auth import Signer
 from gateway.api.context import ApiContext
 from gateway.app import build_app
 from gateway.domain.composer import Composer
@@ -25,6 +25,7 @@ from gateway.store.models import cases, events, messages
 CITY = ZoneInfo("America/Mexico_City")
 SUAC = CONFIG_DIR / "crm_mappings" / "suac.toml"
 SECRET = "s3cret"
+SIGNERS: dict[tuple[str, str], Signer] = {}  # one per client: a repeat is signed afresh
 BODY = {
     "solicitud": {"folio": "MH-2026-004512", "tema": "Fuga de agua"},
     "movimiento": {"consecutivo": 3, "estatus": "En proceso", "avance": 60, "fecha": "29/11/2026 12:30"},
@@ -174,11 +175,8 @@ async def post(
     client, data: object, *, path: str = "/api/v1/crm/cesac/events", who: str = "cesac", secret=SECRET
 ):
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Smsgw-Client": who,
-        "X-Smsgw-Signature": sign(secret, raw),
-    }
+    signer = SIGNERS.setdefault((who, secret), Signer(who, secret))
+    headers = {"Content-Type": "application/json", **signer.headers("POST", path, raw)}
     response = await client.post(path, data=raw, headers=headers)
     return response.status, await response.json(content_type=None)
 
@@ -204,8 +202,7 @@ async def test_the_crms_body_is_accepted_like_an_event(db, client):
     raw = json.dumps(canonical).encode()
     headers = {
         "Content-Type": "application/json",
-        "X-Smsgw-Client": "cesac",
-        "X-Smsgw-Signature": sign(SECRET, raw),
+        **Signer("cesac", SECRET).headers("POST", "/api/v1/events", raw),
     }
     response = await client.post("/api/v1/events", data=raw, headers=headers)
     assert response.status == 202 and set(await response.json()) == set(answer)

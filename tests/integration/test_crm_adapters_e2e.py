@@ -86,7 +86,9 @@ async def test_a_crms_own_json_becomes_a_delivered_sms(connected, simulator):
     }
     raw = json.dumps(body).encode()
     async with api.session.post(
-        f"{runtime.url}/api/v1/crm/cesac/events", data=raw, headers=api.headers(raw)
+        f"{runtime.url}/api/v1/crm/cesac/events",
+        data=raw,
+        headers=api.headers("POST", f"{runtime.url}/api/v1/crm/cesac/events", raw),
     ) as response:
         assert response.status == 202, await response.text()
         answer = await response.json()

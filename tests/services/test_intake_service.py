@@ -90,19 +90,18 @@ async def test_invalid_names_the_field_and_writes_nothing(db, service, wakes):
     assert count(db, events) == 0 and wakes.queued == 0
 
 
-async def test_an_id_reused_for_another_event_is_a_conflict(db, service):
+async def test_an_id_reused_with_another_body_is_a_conflict(db, service):
     await service.accept("cesac", case_event(), source="webhook")
     result = await service.accept("cesac", case_event(folio="MH-2"), source="webhook")
     assert result.status == "conflict" and result.response is None
-    assert result.errors == [
-        ("id", "event id 'e1' was already used for a different event (case.received of case MH-1)")
-    ]
+    assert result.errors == [("id", "idempotency key reused with a different body")]
     result = await service.accept("cesac", case_event(type_="case.closed"), source="webhook")
     assert result.status == "conflict"
-    # the same event with other details (a name added) is the same event: answered as before
-    same = case_event()
-    same["citizen"]["name"] = "Ana"
-    assert (await service.accept("cesac", same, source="webhook")).status == "duplicate"
+    # any other body under the id is a conflict, a name added too; the same body is a duplicate
+    named = case_event()
+    named["citizen"]["name"] = "Ana"
+    assert (await service.accept("cesac", named, source="webhook")).status == "conflict"
+    assert (await service.accept("cesac", case_event(), source="webhook")).status == "duplicate"
     assert count(db, events) == 1
 
 
