@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from gateway.domain.status import MessageStatus, Priority
-from gateway.store import outbox
+from gateway.store import outbox, receipt_matching
 from gateway.store.models import message_status_history, messages
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
@@ -95,10 +95,10 @@ def test_submit_then_receipts_roll_up_per_message(db):
     assert _status(db, multi) == MessageStatus.SUBMITTED
 
     def receipt(carrier, smsc_id, status):
-        return outbox.ReceiptUpdate(carrier, (smsc_id,), status, "000", NOW)
+        return outbox.ReceiptUpdate(carrier, smsc_id, status, "000", NOW)
 
     unmatched = db.transaction(
-        outbox.apply_receipts,
+        receipt_matching.apply_receipts,
         [
             receipt("telcel", "a1", MessageStatus.DELIVERED),
             receipt("telcel", "b1", MessageStatus.DELIVERED),
@@ -107,11 +107,11 @@ def test_submit_then_receipts_roll_up_per_message(db):
             receipt("movistar", "a1", MessageStatus.DELIVERED),  # right id, wrong carrier
         ],
     )
-    assert [u.smsc_id_keys for u in unmatched] == [("zz",), ("a1",)]
+    assert [u.smsc_id for u in unmatched] == ["zz", "a1"]
     assert _status(db, single) == MessageStatus.DELIVERED
     assert _status(db, multi) == MessageStatus.SUBMITTED  # one part still out
     assert _status(db, failing) == MessageStatus.UNDELIVERABLE  # one part failed: the message failed
-    db.transaction(outbox.apply_receipts, [receipt("telcel", "b2", MessageStatus.DELIVERED)])
+    db.transaction(receipt_matching.apply_receipts, [receipt("telcel", "b2", MessageStatus.DELIVERED)])
     assert _status(db, multi) == MessageStatus.DELIVERED
     assert _history(db, multi) == ["queued", "submitted", "delivered"]
     detail = db.transaction(outbox.get_message, multi)
