@@ -42,6 +42,7 @@ class GatewayRuntime:
         self.jobs: OutboxJobs | None = None
         self.dispatcher: Dispatcher | None = None
         self.writer: StatusWriter | None = None
+        self.inbound: InboundHandler | None = None
         self.notices: NoticeServices | None = None  # issue 5
         self.inbox: CitizenInbox | None = None  # issue 6: citizens' SMS (keywords) and replies
         self._runner: web.AppRunner | None = None
@@ -69,7 +70,7 @@ class GatewayRuntime:
             self.db, receipt_ids=ReceiptIdRelations({c.name: c.receipt_ids for c in s.carriers})
         )
         self.writer.start()
-        inbound = InboundHandler(self.writer)
+        inbound = self.inbound = InboundHandler(self.writer)
         inbound.citizen_inbox = self.inbox  # issue 6
         self.pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
         self.pool.start()
