@@ -39,8 +39,7 @@ def usable(message_id: str) -> bool:
 
 def describe(raw: bytes) -> str:
     """A bounded, printable account of an unusable id, for a log line."""
-    shown = raw[:24].decode("ascii", "backslashreplace")
-    return f"{len(raw)} octets: {shown!r}" + ("…" if len(raw) > 24 else "")
+    return f"{len(raw)} octets: {raw[:24]!r}" + ("…" if len(raw) > 24 else "")
 
 
 def canonical(message_id: str) -> str:

@@ -164,3 +164,20 @@ def test_a_submit_result_for_a_message_cancelled_meanwhile_is_not_news(db):
     db.transaction(outbox.apply_failures, failures)
     assert [f.applied for f in failures] == [True, False]
     assert len(changes_of(failures)) == 1
+
+
+def test_an_operators_retry_keeps_counting_attempts_and_restarts_the_budget(db):
+    (mid,) = db.transaction(outbox.enqueue, [_row()], NOW)
+    (first,) = db.transaction(outbox.claim, "a", 10, NOW, 60)
+    assert (first.attempts, first.attempts_since_retry) == (1, 1)
+    db.transaction(outbox.apply_failures, [outbox.Failed(mid, MessageStatus.FAILED, 8, "ESME_RSYSERR", NOW)])
+
+    def plan(priority):
+        return MessageStatus.QUEUED, NOW, NOW + timedelta(hours=1)
+
+    later = NOW + timedelta(minutes=5)
+    db.transaction(outbox.retry_message, mid, plan, later)
+    (again,) = db.transaction(outbox.claim, "a", 10, later, 60)
+    assert (again.attempts, again.attempts_at_retry, again.attempts_since_retry) == (2, 1, 1)
+    detail = db.transaction(outbox.get_message, mid)
+    assert detail["attempts"] == 2 and detail["attempts_at_retry"] == 1
