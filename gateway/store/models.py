@@ -141,11 +141,11 @@ message_parts = Table(
     Column("submitted_at", DateTime, nullable=False),
     Column("done_at", DateTime),
     UniqueConstraint("message_id", "seq"),
-    Index("ix_message_parts_carrier_smsc_message_id", "carrier", "smsc_message_id"),
+    Index("ix_message_parts_smsc_message_id_carrier", "smsc_message_id", "carrier"),
     Index(
         "ix_message_parts_open",
-        "carrier",
         "smsc_message_id",
+        "carrier",
         sqlite_where=text("status = 'submitted'"),
         postgresql_where=text("status = 'submitted'"),
     ),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
@@ -33,6 +34,7 @@ from .outbox import _FINAL_VALUES, ReceiptUpdate, _chunks, _history
 _FAILED_PART = frozenset(
     {MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED}
 )
+_SUBMITTED_AT_AND_ID = itemgetter(4, 0)  # of a looked-up row
 _OPEN = text("message_parts.status = 'submitted'")  # a literal, so SQLite can use the partial index
 
 
@@ -75,7 +77,8 @@ def apply_receipts(
         for row in rows:
             open_parts.setdefault((row[2], row[3]), []).append(row)
     for found in open_parts.values():
-        found.sort(key=lambda row: (row[4], row[0]), reverse=True)  # the most recently submitted first
+        if len(found) > 1:  # an id used again (a counter that restarted): the most recent first
+            found.sort(key=_SUBMITTED_AT_AND_ID, reverse=True)
     unmatched: list[ReceiptUpdate] = []
     last_tries: list[tuple[ReceiptUpdate, dict[Relation, str]]] = []
     part_rows: list[dict] = []
@@ -83,18 +86,27 @@ def apply_receipts(
     single: list[tuple[ReceiptUpdate, int]] = []
     multi: dict[int, list[ReceiptUpdate]] = {}
     for r, forms in zip(items, wanted, strict=True):
-        hits = {form for form in forms.values() if open_parts.get((r.carrier, form))}
-        if len(hits) != 1:
-            r.ambiguous = len(hits) > 1
+        carrier = r.carrier
+        if len(forms) == 1:  # the carrier's relation is known (or the id reads one way only)
+            (key,) = forms.values()
+            found = open_parts.get((carrier, key))
+        else:
+            hits = {form for form in forms.values() if open_parts.get((carrier, form))}
+            if len(hits) > 1:
+                r.ambiguous = True
+                unmatched.append(r)
+                continue
+            key = hits.pop() if hits else None
+            found = open_parts.get((carrier, key)) if key is not None else None
+            if found and len(set(forms.values())) > 1:  # other forms were possible, found nothing
+                givers = [relation for relation, form in forms.items() if form == key]
+                r.evidence = givers[0] if len(givers) == 1 else None
+        if not found:
             unmatched.append(r)
-            if r.last_try and not r.ambiguous:
+            if r.last_try:
                 last_tries.append((r, forms))
             continue
-        (key,) = hits
-        if len(set(forms.values())) > 1:  # other forms were possible and found nothing open
-            givers = [relation for relation, form in forms.items() if form == key]
-            r.evidence = givers[0] if len(givers) == 1 else None
-        part_id, mid, _, _, submitted_at, status, segments = open_parts[(r.carrier, key)].pop(0)
+        part_id, mid, _, _, submitted_at, status, segments = found.pop(0)
         r.matched = True
         r.message_id = mid
         r.latency = (r.at - submitted_at).total_seconds()

@@ -18,11 +18,11 @@ def upgrade() -> None:
     with op.batch_alter_table("message_parts", schema=None) as batch_op:
         batch_op.drop_index("ix_message_parts_smsc_message_id")
         batch_op.create_index(
-            "ix_message_parts_carrier_smsc_message_id", ["carrier", "smsc_message_id"], unique=False
+            "ix_message_parts_smsc_message_id_carrier", ["smsc_message_id", "carrier"], unique=False
         )
         batch_op.create_index(
             "ix_message_parts_open",
-            ["carrier", "smsc_message_id"],
+            ["smsc_message_id", "carrier"],
             unique=False,
             sqlite_where=sa.text("status = 'submitted'"),
             postgresql_where=sa.text("status = 'submitted'"),
@@ -44,5 +44,5 @@ def downgrade() -> None:
         batch_op.drop_column("attempts_at_retry")
     with op.batch_alter_table("message_parts", schema=None) as batch_op:
         batch_op.drop_index("ix_message_parts_open")
-        batch_op.drop_index("ix_message_parts_carrier_smsc_message_id")
+        batch_op.drop_index("ix_message_parts_smsc_message_id_carrier")
         batch_op.create_index("ix_message_parts_smsc_message_id", ["smsc_message_id"], unique=False)
