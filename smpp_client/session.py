@@ -1,5 +1,8 @@
 """One SMPP 3.4 bind to one SMSC over asyncio: window, correlation, keep-alive, reconnection.
 
+One module on purpose (longer than most): the read path, the window and the timers share the
+session's state, and the hot path stays free of calls across modules.
+
 The session owns its socket (an asyncio ``Protocol``: bytes are handled as they arrive, no task
 per read) and never blocks the event loop.
 
@@ -591,10 +594,10 @@ class SmppSession:
                     p = codec.Pdu(cid, seq, status)
                 bind.set_result(p)
             return
-        if cid == _ENQUIRE_LINK_RESP:
-            return  # our keep-alive probe's answer: anything received counts
         entry = self._pending.get(seq)
         if entry is None or (cid != entry.command | _RESP and cid != _GENERIC_NACK):
+            if cid == _ENQUIRE_LINK_RESP:
+                return  # our keep-alive probe's answer: anything received counts
             if cid == _GENERIC_NACK and entry is None:
                 self._unexpected(cid, f"dropped ({status_name(status)}, sequence {seq} not in the window)")
             else:

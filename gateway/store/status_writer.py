@@ -65,7 +65,7 @@ _KIND = {
 _GIVE_UP_REASONS = {
     "unknown": "receipts for no known message id",
     "final_only": "receipts naming only parts already final (duplicates)",
-    "ambiguous": "receipts ambiguous between hex and decimal ids",
+    "ambiguous": "receipts ambiguous between hex and decimal ids (set the carrier's receipt_ids)",
 }
 
 

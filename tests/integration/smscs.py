@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import datetime
 
 from smpp_client import pdu as codec
-from smpp_client.constants import RESPONSE_BIT, Cmd, Tlv
+from smpp_client.constants import RESPONSE_BIT, Cmd, Status, Tlv
 from smpp_client.receipts import receipt_text
 
 _BINDS = (Cmd.BIND_TRANSCEIVER, Cmd.BIND_TRANSMITTER, Cmd.BIND_RECEIVER)
@@ -181,18 +181,18 @@ class HostileSmsc(_Smsc):
     )
     # what the gateway must answer each hostile request with: label -> (command_id, status)
     EXPECTED = {
-        "unknown command": (Cmd.GENERIC_NACK, 0x03),
-        "outbind": (Cmd.GENERIC_NACK, 0x04),
-        "query_sm": (Cmd.QUERY_SM_RESP, 0x03),
-        "bind_transmitter": (Cmd.BIND_TRANSMITTER_RESP, 0x05),
-        "submit_multi": (Cmd.SUBMIT_MULTI_RESP, 0x03),
+        "unknown command": (Cmd.GENERIC_NACK, Status.ESME_RINVCMDID),
+        "outbind": (Cmd.GENERIC_NACK, Status.ESME_RINVBNDSTS),
+        "query_sm": (Cmd.QUERY_SM_RESP, Status.ESME_RINVCMDID),
+        "bind_transmitter": (Cmd.BIND_TRANSMITTER_RESP, Status.ESME_RALYBND),
+        "submit_multi": (Cmd.SUBMIT_MULTI_RESP, Status.ESME_RINVCMDID),
         "enquire_link": (Cmd.ENQUIRE_LINK_RESP, 0),
-        "truncated deliver_sm": (Cmd.DELIVER_SM_RESP, 0x02),
+        "truncated deliver_sm": (Cmd.DELIVER_SM_RESP, Status.ESME_RINVCMDLEN),
         "receipt for an unknown id": (Cmd.DELIVER_SM_RESP, 0),
         "receipt with a 5,000-digit id": (Cmd.DELIVER_SM_RESP, 0),
         "receipt with a 300-octet TLV id": (Cmd.DELIVER_SM_RESP, 0),
         "MO in data_sm": (Cmd.DATA_SM_RESP, 0),
-        "MO from an impossible sender": (Cmd.DATA_SM_RESP, 0x0A),
+        "MO from an impossible sender": (Cmd.DATA_SM_RESP, Status.ESME_RINVSRCADR),
     }
 
     def __init__(self, reset_at: int = 13):

@@ -501,3 +501,16 @@ async def test_many_submits_in_one_turn_leave_in_one_write():
                 seq = struct.unpack_from(">I", frame, 12)[0]
                 conn.send(codec.make(Cmd.SUBMIT_SM_RESP, seq, message_id=str(seq)))
             assert [(await e.wait())[1] for e in entries] == [0] * 50
+
+
+async def test_a_request_of_the_caller_gets_its_own_answer_even_an_enquire_link():
+    async with RawSmsc() as smsc:
+        session, events = make_session(smsc.port)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            await asyncio.wait_for(events.bound.wait(), 5)
+            answer = asyncio.ensure_future(session.request(Cmd.ENQUIRE_LINK))
+            probe = await conn.read_until(Cmd.ENQUIRE_LINK)
+            conn.respond(probe)
+            assert (await asyncio.wait_for(answer, 5)).command_id == Cmd.ENQUIRE_LINK_RESP
+            assert session.unexpected == {}
