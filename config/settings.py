@@ -110,6 +110,7 @@ class GatewaySettings(_Section):
     max_body_bytes: int = Field(65536, gt=0)
     signature_tolerance_seconds: int = Field(300, gt=0)
     node_id: str | None = None
+    shutdown_grace_seconds: float = Field(15, gt=0, le=600)  # SIGTERM: the process is gone within this
     # á í ó ú -> a i o u keeps Spanish texts in GSM-7 (half the cost of UCS-2); "full" maps all of
     # Unicode that has a GSM look-alike; "off" sends accents as written (UCS-2).
     transliteration: Literal["off", "accents", "full"] = "accents"
@@ -197,7 +198,7 @@ class DatabaseSettings(_Section):
 
 
 class CarrierSettings(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=32)  # stored with each part
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     system_id: str
@@ -227,6 +228,9 @@ class CarrierSettings(_Section):
     recovery_per_second: float | None = Field(None, gt=0)  # additive recovery; default 2 % of tps (min 1)
     max_consecutive_timeouts: int = Field(3, ge=0)  # responses timed out in a row that reset the link
     failover_on: list[int | str] = Field(default_factory=lambda: ["ESME_RSUBMITFAIL"])  # routing errors
+    # how receipts write the submit_sm_resp id: "auto" learns it from the first receipts that match
+    # one way only; "same"; or in another base ("submit_decimal_receipt_hex", "submit_hex_receipt_decimal")
+    receipt_ids: Literal["auto", "same", "submit_decimal_receipt_hex", "submit_hex_receipt_decimal"] = "auto"
 
     @field_validator("failover_on")
     @classmethod

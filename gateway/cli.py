@@ -9,10 +9,14 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from config.settings import DEMO_CONFIG, ConfigError, Settings, load_settings
+
+T = TypeVar("T")
 
 DEMO_ENV_DEFAULTS = {
     "SMSGW_DEMO_SECRET": "demo-secret",
@@ -39,16 +43,16 @@ def _setup_logging(settings: Settings, fmt: str | None = None) -> None:
     configure_logging(fmt or settings.gateway.log_format, settings.gateway.log_level)
 
 
-def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     """Run ``main(stop_event)`` on uvloop when available; SIGINT/SIGTERM set the event."""
 
-    async def runner() -> None:
+    async def runner() -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        return await main(stop)
 
     try:
         import uvloop
@@ -57,7 +61,15 @@ def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
         factory = None
     with asyncio.Runner(loop_factory=factory) as r:
-        r.run(runner())
+        return r.run(runner())
+
+
+def _exit_now(code: int, why: str) -> None:
+    """End the process without waiting for threads (a database call stuck on a lock or a dead
+    server would keep it alive past its grace time)."""
+    print(f"smsgw: {why}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def _check_schema(settings: Settings) -> None:
@@ -92,15 +104,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _check_templates(settings)
     _check_crm_mappings(settings)
 
-    async def main(stop: asyncio.Event) -> None:
+    grace = settings.gateway.shutdown_grace_seconds
+
+    async def main(stop: asyncio.Event) -> tuple[bool, bool]:
         gateway = GatewayRuntime(settings)
         await gateway.start()
         try:
             await stop.wait()
         finally:
-            await gateway.stop()
+            # the runtime's stop is bounded; this is the last resort should anything still hang
+            late = f"not stopped {grace + 5:g} s after the signal"
+            watchdog = threading.Timer(grace + 5, _exit_now, (1, late))
+            watchdog.daemon = True
+            watchdog.start()
+            clean = await gateway.stop(grace)
+        return clean, gateway.db is not None and gateway.db.busy
 
-    _run(main)
+    clean, stuck = _run(main)
+    if stuck:
+        _exit_now(1, "stopped with database work still running (the log says what was not written)")
+    if not clean:
+        raise SystemExit(1)
 
 
 def _simulator_settings(settings: Settings):

@@ -1,15 +1,18 @@
-"""What arrives from the SMSCs as deliver_sm: delivery receipts and citizens' messages (MO).
+"""What arrives from the SMSCs as deliver_sm or data_sm: delivery receipts and citizens' messages (MO).
 
 - A receipt (esm_class 0x04) is parsed (TLVs first, the standard text otherwise) and handed to the
-  :class:`StatusWriter`; its deliver_sm_resp goes out once the status is committed. A receipt that
-  cannot be parsed, an intermediate one (ENROUTE, ACCEPTD) or one for an unknown id is logged and
-  acknowledged, never an error.
+  :class:`StatusWriter` with its id as the carrier wrote it (the writer matches it to a part); its
+  response goes out once the status is committed. A receipt that cannot be parsed or used (an id
+  over 64 characters, say), an intermediate one (ENROUTE, ACCEPTD) or one for an unknown id is
+  counted and acknowledged, never an error, so the SMSC does not send it again for ever.
 - Anything else is a citizen's message. Parts of a long one (UDH 8/16-bit reference, or the
   sar_* TLVs) are collected by a :class:`~smpp_client.concat.Reassembler` and each part is
   acknowledged as it comes (an SMSC must not be held with an incomplete group); the whole text,
   decoded (GSM 03.38, UCS-2, …), goes to :meth:`InboundHandler.on_citizen_message`, the hook the
   keywords issue builds on. If that hook fails, the last part is answered ESME_RX_T_APPN so the
-  SMSC sends it again, and the other parts are kept to complete the group then.
+  SMSC sends it again, and the other parts are kept to complete the group then. A sender address
+  longer than SMPP's 20 characters (data_sm allows 64) is refused with ESME_RINVSRCADR: no citizen
+  has such a number, and the SMSC does not resend a permanent refusal.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from gateway.store.status_writer import StatusWriter
 from smpp_client.concat import ConcatInfo, Reassembler, concat_info_from_tlvs, parse_udh
 from smpp_client.constants import ESM_UDHI, MessageState, Status, Tlv
 from smpp_client.pdu import Pdu
-from smpp_client.receipts import is_receipt, message_id_keys, parse_receipt
+from smpp_client.receipts import is_receipt, parse_receipt
 from smpp_client.text_encoding import decode_payload
 
 log = structlog.get_logger("inbound")
@@ -43,6 +46,7 @@ RECEIPT_STATUS = {
 }
 
 Respond = Callable[[int], None]
+MAX_SENDER_LENGTH = 20  # deliver_sm's source_addr: 21 octets with the NUL
 
 
 def msisdn_e164(address: str, ton: int = 1) -> str:
@@ -69,6 +73,7 @@ class InboundHandler:
         self.mo_parts = 0
         self.mo_messages: dict[str, int] = {}
         self.mo_failed = 0
+        self.mo_refused = 0
 
     # --- the SMPP side ------------------------------------------------------------------------
 
@@ -83,7 +88,10 @@ class InboundHandler:
         receipt = parse_receipt(pdu)
         if receipt is None:
             self.receipts_unparsed += 1
-            log.warning("unparseable delivery receipt acknowledged", carrier=carrier)
+            if self.receipts_unparsed == 1 or self.receipts_unparsed % 1000 == 0:
+                log.warning(
+                    "unusable delivery receipt acknowledged", carrier=carrier, so_far=self.receipts_unparsed
+                )
             respond(Status.ESME_ROK)
             return
         status = RECEIPT_STATUS.get(receipt.state)
@@ -93,9 +101,7 @@ class InboundHandler:
             return
         self.receipts[carrier] = self.receipts.get(carrier, 0) + 1
         self.writer.post(
-            ReceiptUpdate(
-                carrier, message_id_keys(receipt.message_id), status, receipt.error, clock.utcnow()
-            ),
+            ReceiptUpdate(carrier, receipt.message_id, status, receipt.error, clock.utcnow()),
             lambda: respond(Status.ESME_ROK),
         )
 
@@ -104,6 +110,11 @@ class InboundHandler:
         fields = pdu.fields
         data_coding = fields.get("data_coding", 0)
         sender = fields.get("source_addr", "")
+        if len(sender) > MAX_SENDER_LENGTH:
+            self.mo_refused += 1
+            log.warning("MO with an impossible sender refused", carrier=carrier, sender_length=len(sender))
+            respond(Status.ESME_RINVSRCADR)
+            return
         payload = pdu.tlvs.get(Tlv.MESSAGE_PAYLOAD) or fields.get("short_message", b"")
         info: ConcatInfo | None = None
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import structlog
@@ -14,6 +16,7 @@ from config.settings import Settings
 from crm_adapters.wiring import CrmAdapters
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import OutboxJobs
+from smpp_client.message_ids import ReceiptIdRelations
 from smpp_client.pool import CarrierPool
 
 from .api.context import ApiContext
@@ -43,6 +46,7 @@ class GatewayRuntime:
         self.jobs: OutboxJobs | None = None
         self.dispatcher: Dispatcher | None = None
         self.writer: StatusWriter | None = None
+        self.inbound: InboundHandler | None = None
         self.notices: NoticeServices | None = None  # issue 5
         self.inbox: CitizenInbox | None = None  # issue 6: citizens' SMS (keywords) and replies
         self.intake: IntakeService | None = None
@@ -68,9 +72,11 @@ class GatewayRuntime:
             self.db, self.notices.policy, s.replies, max_segments=s.templates.max_segments
         )
         self.inbox.check_templates()  # issue 6: reply templates (AYUDA in one part)
-        self.writer = StatusWriter(self.db)
+        self.writer = StatusWriter(
+            self.db, receipt_ids=ReceiptIdRelations({c.name: c.receipt_ids for c in s.carriers})
+        )
         self.writer.start()
-        inbound = InboundHandler(self.writer)
+        inbound = self.inbound = InboundHandler(self.writer)
         inbound.citizen_inbox = self.inbox  # issue 6
         self.pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
         self.pool.start()
@@ -116,6 +122,7 @@ class GatewayRuntime:
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
             on_queued=self.jobs.wake,
             is_ready=lambda: self.pool.any_bound,
+            readiness_checks={"status_writer": self.writer.problem},
         )
         self.notices.configure(ctx)  # issue 5
         ctx.extra["citizens"] = self.inbox  # issue 6: /api/v1/subscriptions
@@ -155,24 +162,47 @@ class GatewayRuntime:
             for session in carrier.sessions
         ]
 
-    async def stop(self) -> None:
-        """Stop taking work, let what is in flight finish, keep every message accounted for."""
+    async def stop(self, grace_seconds: float | None = None) -> bool:
+        """Stop taking work, let what is in flight finish, keep every message accounted for.
+
+        Bounded by ``grace_seconds`` (``[gateway] shutdown_grace_seconds``) whatever the carriers
+        or the database do: each stage gets what is left of it, and a stage cut short is logged.
+        Returns True when every status change was written and no database work is left running;
+        otherwise what could not be written was logged (those messages are sent again later) and
+        ``db.busy`` says whether a database call is still stuck (the process must then exit
+        without waiting for it).
+        """
+        grace = self.settings.gateway.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
+
+        async def bounded(stage: str, work: Awaitable, keep: float = 0.0) -> None:
+            """Run ``work`` until the deadline less ``keep`` (the later stages' share)."""
+            budget = max(0.05, deadline - time.monotonic() - keep)
+            try:
+                await asyncio.wait_for(work, budget)
+            except TimeoutError:
+                log.warning("shutdown stage cut short", stage=stage, after_seconds=round(budget, 2))
+            except Exception:
+                log.exception("shutdown stage failed", stage=stage)
+
         if self._runner is not None:
-            await self._runner.cleanup()
+            await bounded("http", self._runner.cleanup(), keep=grace * 0.8)
         if self.crm is not None:
-            await self.crm.close()
+            await bounded("crm adapters", self.crm.close(), keep=grace * 0.75)
         if self.notices is not None:
-            await self.notices.stop()
+            await bounded("notices", self.notices.stop(), keep=grace * 0.7)
         if self.jobs is not None:
             self.jobs.shutdown()
         if self.pool is not None:
-            await self.pool.stop()
+            await bounded("smpp", self.pool.stop(min(5.0, grace * 0.3)), keep=grace * 0.4)
         if self.dispatcher is not None:
-            await asyncio.wait_for(self.dispatcher.drain(), 10)
+            await bounded("dispatcher", self.dispatcher.drain(), keep=grace * 0.3)
+        clean = True
         if self.writer is not None:
-            await self.writer.stop()
+            clean = await self.writer.stop(max(0.05, deadline - time.monotonic() - min(1.0, grace * 0.1)))
         if self.notices is not None:
-            await self.notices.close()  # issue 5: callbacks of the writer's last commit
+            await bounded("callbacks", self.notices.close())
         if self.db is not None:
-            self.db.close()
-        log.info("gateway stopped")
+            clean = self.db.close() and clean
+        log.info("gateway stopped", clean=clean)
+        return clean

@@ -7,8 +7,10 @@ where priorities and cancellations still apply. A claimed message becomes a
 outbox change for the :class:`StatusWriter`:
 
 - submitted: ``Submitted`` (carrier, SMSC ids, encoding and segments as sent, the route taken);
-- retry (temporary error, link lost twice): back to the queue with exponential backoff and jitter,
-  a counted attempt; past ``max_attempts`` it fails, past its validity it expires;
+- retry (temporary error, link lost twice, an unusable message id from every carrier that could
+  take it): back to the queue with exponential backoff and jitter, a counted attempt; past
+  ``max_attempts`` (counted since an operator's last retry, if any) it fails, past its validity
+  it expires;
 - release (never sent: no bound carrier, lease ending, shutdown): back to the queue at once, the
   attempt given back; throttling never reaches the outbox (the carrier resends from memory);
 - failed (permanent, e.g. ESME_RINVDSTADR): failed with the SMPP code and name;
@@ -161,7 +163,8 @@ class Dispatcher:
                 message.id, MessageStatus.EXPIRED, code, f"validity ended before submission ({text})", now
             )
         if kind == RETRY:
-            if message.attempts >= self.max_attempts:
+            tried = message.attempts_since_retry  # an operator's retry gives a fresh budget
+            if tried >= self.max_attempts:
                 log.warning(
                     "message failed after its last attempt",
                     message_id=message.id,
@@ -176,7 +179,7 @@ class Dispatcher:
                     now,
                     outcome.carrier,
                 )
-            delay = min(300.0, 2.0 ** min(message.attempts, 8)) * random.uniform(0.5, 1.0)
+            delay = min(300.0, 2.0 ** min(tried, 8)) * random.uniform(0.5, 1.0)
             not_before = now + timedelta(seconds=delay)
             if not_before >= message.expires_at:
                 return outbox.Failed(

@@ -5,6 +5,13 @@ slow down; ESME_RSYSERR, ESME_RX_T_APPN and ESME_RINVSCHED are temporary; a link
 that never came are temporary too (the SMSC may or may not have the message). Everything else is
 permanent for that message, except the statuses a carrier is configured to ``failover_on``: those
 send the message to the next carrier.
+
+An ESME_ROK whose message id cannot be used (over 64 octets, empty, not visible ASCII:
+:mod:`smpp_client.message_ids`) is INVALID_MESSAGE_ID, a fault of that carrier: its SMSC may well
+deliver the message, but no receipt could ever be matched to it and the id cannot be stored, so the
+message is not recorded as submitted there. It goes to the next carrier when routing allows (that
+one can be tracked), else back to the outbox with backoff like a temporary error; the citizen may
+get it twice, which beats a message whose fate nobody can know.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ LINK_LOST = -1  # the link closed before the answer came
 RESPONSE_TIMEOUT = -2  # no answer within response_timeout_seconds
 NO_ROUTE = -3  # no carrier with a bound link could take the message
 BAD_RESPONSE = -4  # an answer came that could not be decoded
+INVALID_MESSAGE_ID = -5  # accepted, but with a message id that cannot be used
 
 _PSEUDO_NAMES = {
     LINK_LOST: "link lost",
     RESPONSE_TIMEOUT: "response timeout",
     NO_ROUTE: "no bound carrier",
     BAD_RESPONSE: "undecodable response",
+    INVALID_MESSAGE_ID: "unusable message id",
 }
 
 
@@ -34,8 +43,12 @@ class ErrorClass(Enum):
     TEMPORARY = "temporary"  # resend later, with backoff, within the validity
     LINK = "link"  # link lost / no answer: resend (the SMSC may have it: a possible duplicate)
     ROUTING = "routing"  # this carrier cannot take it: try the next one
+    CARRIER = "carrier"  # this carrier's answer is unusable: the next one, else back to the outbox
     PERMANENT = "permanent"  # fail the message at once, code and name recorded
 
+
+# what goes back to the outbox with backoff when nothing of the message was accepted
+TEMPORARY_CLASSES = frozenset({ErrorClass.TEMPORARY, ErrorClass.LINK, ErrorClass.CARRIER})
 
 THROTTLE_STATUSES = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
 TEMPORARY_STATUSES = frozenset({Status.ESME_RSYSERR, Status.ESME_RX_T_APPN, Status.ESME_RINVSCHED})
@@ -76,6 +89,8 @@ def classify(status: int, failover_on: frozenset[int] = frozenset()) -> ErrorCla
         return ErrorClass.OK
     if status in THROTTLE_STATUSES:
         return ErrorClass.THROTTLE
+    if status == INVALID_MESSAGE_ID:
+        return ErrorClass.CARRIER
     if status in (LINK_LOST, RESPONSE_TIMEOUT, BAD_RESPONSE, NO_ROUTE):
         return ErrorClass.LINK
     if status in TEMPORARY_STATUSES:

@@ -18,6 +18,9 @@ What an answer does to a job (:mod:`smpp_client.errors`):
 - other temporary errors: the message goes back to the outbox with backoff (a message with
   parts already accepted resends only its missing parts, from memory);
 - a routing error (the carrier's ``failover_on``): the next carrier in the route gets the job;
+- ESME_ROK with a message id that cannot be used (INVALID_MESSAGE_ID): the next carrier gets the
+  job when routing allows, else it goes back to the outbox with backoff (logged once per carrier,
+  counted in ``bad_message_ids``);
 - anything else is permanent: the job ends ``failed`` with the SMPP status.
 
 A job still in memory when its lease nears its end, or whose validity ended before it was sent,
@@ -45,11 +48,13 @@ from .errors import (
     DEFAULT_FAILOVER_ON,
     LINK_LOST,
     NO_ROUTE,
+    TEMPORARY_CLASSES,
     ErrorClass,
     classify,
     error_name,
     parse_statuses,
 )
+from .message_ids import describe
 from .pdu import Pdu
 from .rate import RateLimiter
 from .router import Router
@@ -270,6 +275,7 @@ class Carrier(SessionListener):
         self.errors: Counter[int] = Counter()
         self.messages_submitted = 0
         self.failovers_out = 0
+        self.bad_message_ids = 0
         self._rate_window: deque[tuple[int, int]] = deque(maxlen=12)
 
     # --- life ---------------------------------------------------------------------------------
@@ -371,6 +377,16 @@ class Carrier(SessionListener):
     def window_freed(self, session: SmppSession) -> None:
         if self.queue and self._pump_handle is None:
             self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+
+    def unusable_message_id(self, session: SmppSession, raw: bytes) -> None:
+        self.bad_message_ids += 1
+        if self.bad_message_ids == 1:  # once per carrier: /metrics counts the others
+            log.warning(
+                "smsc answered submit_sm with an unusable message id; such submits fail on this carrier",
+                carrier=self.name,
+                session=session.label,
+                message_id=describe(raw),
+            )
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -562,18 +578,18 @@ class Carrier(SessionListener):
             return
         status, kind = job.failure
         if job.accepted == 0:
-            if kind is ErrorClass.ROUTING and self.pool is not None:
+            if kind in (ErrorClass.ROUTING, ErrorClass.CARRIER) and self.pool is not None:
                 self.load -= 1
                 self.failovers_out += 1
                 job.tried.append((self.name, status))
                 self.pool._route(job, status)
-            elif kind in (ErrorClass.TEMPORARY, ErrorClass.LINK):
+            elif kind in TEMPORARY_CLASSES:
                 self._finish(job, RETRY, status)
             else:
                 self._finish(job, FAILED, status)
             return
         # some parts are at the SMSC already: resend only the missing ones, from memory
-        if kind in (ErrorClass.TEMPORARY, ErrorClass.LINK) and job.partial_tries < PARTIAL_RETRIES:
+        if kind in TEMPORARY_CLASSES and job.partial_tries < PARTIAL_RETRIES:
             delay = PARTIAL_BACKOFF[job.partial_tries]
             job.partial_tries += 1
             job.failure = None
@@ -599,11 +615,8 @@ class Carrier(SessionListener):
         citizen gets it (the parts already accepted are paid twice, the handset never completes
         them)."""
         missing = sum(1 for sid in job.smsc_ids if sid is None)
-        temporary = classify(status, self.failover_on) in (
-            ErrorClass.THROTTLE,
-            ErrorClass.TEMPORARY,
-            ErrorClass.LINK,
-        )
+        kind = classify(status, self.failover_on)
+        temporary = kind is ErrorClass.THROTTLE or kind in TEMPORARY_CLASSES
         self._finish(
             job,
             RETRY if temporary else FAILED,
@@ -726,7 +739,9 @@ class CarrierPool:
                 carrier.enqueue(job)
                 return
         status = last_status if last_status is not None else NO_ROUTE
-        if last_status is not None and last_status not in (LINK_LOST, NO_ROUTE):
+        if any(classify(s) is ErrorClass.CARRIER for _, s in job.tried):
+            kind = RETRY  # a carrier took it but answered an unusable id: a real attempt, later again
+        elif last_status is not None and last_status not in (LINK_LOST, NO_ROUTE):
             kind = FAILED  # every carrier answered a routing error
         elif job.link_tries:
             kind = RETRY  # it was on a link that died: a real attempt (the SMSC may have it)
@@ -792,6 +807,7 @@ class CarrierPool:
                     "queued": len(c.queue),
                     "in_memory": c.load,
                     "failovers": c.failovers_out,
+                    "bad_message_ids": c.bad_message_ids,
                     "binds": [
                         {
                             "bind": s.label,
@@ -808,6 +824,8 @@ class CarrierPool:
                             "links_lost": s.links_lost,
                             "bad_pdus": s.bad_pdus,
                             "deliver_sm": s.deliver_sm,
+                            "data_sm": s.data_sm,
+                            "unexpected": dict(s.unexpected),
                         }
                         for s in c.sessions
                     ],

@@ -1,4 +1,9 @@
-"""Delivery receipts (SMPP 3.4 Appendix B): build the standard text, parse what carriers send."""
+"""Delivery receipts (SMPP 3.4 Appendix B): build the standard text, parse what carriers send.
+
+What a carrier writes is bounded here: a receipt whose id is not a usable message id (over 64
+characters, say, or control bytes in the receipted_message_id TLV) is not a receipt we can use
+(:func:`parse_receipt` answers None), and an ``err`` longer than 8 characters is dropped.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .constants import ESM_DELIVERY_RECEIPT, ESM_TYPE_MASK, MessageState, Tlv
-from .pdu import Pdu, tlv_cstr, tlv_int
+from .message_ids import usable
+from .pdu import Pdu, tlv_cstr
+
+MAX_ERROR_LENGTH = 8  # what a part's error_code holds; SMPP's err is 3 digits, some vendors send 4
 
 STAT_TO_STATE = {
     "DELIVRD": MessageState.DELIVERED,
@@ -95,53 +103,28 @@ def parse_receipt(pdu: Pdu) -> Receipt | None:
     else:
         found = {key: m.group(1) for key, rx in _FIELD_RES.items() if (m := rx.search(text))}
     message_id = tlv_cstr(pdu.tlvs.get(Tlv.RECEIPTED_MESSAGE_ID)) or found.get("id")
-    state_value = tlv_int(pdu.tlvs.get(Tlv.MESSAGE_STATE))
+    state_tlv = pdu.tlvs.get(Tlv.MESSAGE_STATE)
     stat = found.get("stat", "").upper()
-    if state_value is not None:
+    if state_tlv is not None and len(state_tlv) == 1:
         try:
-            state = MessageState(state_value)
+            state = MessageState(state_tlv[0])
         except ValueError:
             state = MessageState.UNKNOWN
     elif stat in STAT_TO_STATE:
         state = STAT_TO_STATE[stat]
     else:
         return None
-    if not message_id:
+    if not message_id or not usable(message_id):
         return None
+    error = found.get("err")
+    if error is not None and len(error) > MAX_ERROR_LENGTH:
+        error = None
     return Receipt(
         message_id=message_id,
         state=state,
         stat=stat or STATE_TO_STAT.get(state, "UNKNOWN"),
-        error=found.get("err"),
+        error=error,
         submit_date=found.get("submit_date"),
         done_date=found.get("done_date"),
         text=found.get("text"),
     )
-
-
-def canonical_message_id(message_id: str) -> str:
-    """The form a part's SMSC id is stored in for matching: lower case, no leading zeros.
-
-    :func:`message_id_keys` of any receipt id includes this form of the same number, so a
-    submit_sm_resp id "00001A2B" matches a receipt "1a2b" (or its decimal reading "6699").
-    """
-    return message_id.lower().lstrip("0") or "0"
-
-
-def message_id_keys(message_id: str) -> tuple[str, ...]:
-    """Forms one SMSC message id may take in a receipt (carriers disagree on hex vs decimal).
-
-    The id as sent, plus its decimal reading and its hexadecimal reading, each as the other base,
-    so a lookup over these keys finds the submit_sm_resp id whichever base either side used.
-    """
-    keys = [message_id]
-    lowered = canonical_message_id(message_id)
-    if lowered not in keys:
-        keys.append(lowered)
-    if message_id.isdigit():
-        keys.append(format(int(message_id), "x"))
-    try:
-        keys.append(str(int(message_id, 16)))
-    except ValueError:
-        pass
-    return tuple(dict.fromkeys(keys))

@@ -1,5 +1,8 @@
 """One SMPP 3.4 bind to one SMSC over asyncio: window, correlation, keep-alive, reconnection.
 
+One module on purpose (longer than most): the read path, the window and the timers share the
+session's state, and the hot path stays free of calls across modules.
+
 The session owns its socket (an asyncio ``Protocol``: bytes are handled as they arrive, no task
 per read) and never blocks the event loop.
 
@@ -15,10 +18,20 @@ per read) and never blocks the event loop.
 - Link loss: every entry in the window fails with LINK_LOST; the session reconnects with
   exponential backoff and jitter (a refused bind backs off the same way: it is usually a
   configuration error, never a hot loop).
-- Hostile input: an unknown TLV is kept (the codec never raises on one); an unknown command or an
-  undecodable request gets generic_nack or its error response; an impossible command_length or
-  garbage closes the link cleanly (generic_nack first), and the window's messages go back to the
-  queue. Nothing a peer sends can raise out of the read path.
+- Hostile input: nothing a peer sends can raise out of the read path, and every PDU an SMSC may
+  send is served or refused cleanly. deliver_sm and data_sm go to the handler (receipts, MO) and
+  are answered with their own response; enquire_link and unbind are answered; a bind request gets
+  ESME_RALYBND; submit_sm, submit_multi, query_sm, replace_sm and cancel_sm (an ESME serves none)
+  get their response with ESME_RINVCMDID; outbind, which has no response, gets generic_nack with
+  ESME_RINVBNDSTS (it only means something on a connection the SMSC opens to an unbound ESME, and
+  a nack tells the SMSC it was not acted on); alert_notification, which has none either, is
+  counted and dropped; an unknown command gets generic_nack. A response is taken only by the
+  request of its own kind and sequence number; any other is a stray, counted and dropped. A
+  submit_sm_resp id that cannot be used (:mod:`smpp_client.message_ids`) fails that submit as
+  INVALID_MESSAGE_ID; the id is never handed on. Unknown TLVs are kept. An impossible
+  command_length or garbage closes the link cleanly (generic_nack first), and the window's
+  messages go back to the queue. The first PDU of each unexpected kind is logged per session;
+  the rest are counted (``unexpected``).
 - Shutdown (:meth:`stop`): stop taking submits, wait for the responses in flight, unbind, close.
 """
 
@@ -28,6 +41,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,21 +50,35 @@ import structlog
 
 from . import pdu as codec
 from .constants import BIND_COMMANDS, RESPONSE_BIT, Cmd, Status, status_name
-from .errors import LINK_LOST, RESPONSE_TIMEOUT
+from .errors import INVALID_MESSAGE_ID, LINK_LOST, RESPONSE_TIMEOUT
+from .message_ids import usable_bytes
 
 log = structlog.get_logger("smpp_client")
 
 _HEADER = codec.HEADER
 _unpack_header = _HEADER.unpack_from
+_SUBMIT_SM = int(Cmd.SUBMIT_SM)
 _SUBMIT_SM_RESP = int(Cmd.SUBMIT_SM_RESP)
 _DELIVER_SM = int(Cmd.DELIVER_SM)
-_DELIVER_SM_RESP = int(Cmd.DELIVER_SM_RESP)
+_DATA_SM = int(Cmd.DATA_SM)
 _ENQUIRE_LINK = int(Cmd.ENQUIRE_LINK)
 _ENQUIRE_LINK_RESP = int(Cmd.ENQUIRE_LINK_RESP)
 _GENERIC_NACK = int(Cmd.GENERIC_NACK)
 _UNBIND = int(Cmd.UNBIND)
 _RESP = RESPONSE_BIT
 _MAX_SEQ = 0x7FFFFFFF
+# requests only an SMSC serves: answered with their own response and ESME_RINVCMDID
+_REFUSED = frozenset(
+    int(c) for c in (Cmd.SUBMIT_SM, Cmd.SUBMIT_MULTI, Cmd.QUERY_SM, Cmd.REPLACE_SM, Cmd.CANCEL_SM)
+)
+_BINDS = frozenset(int(c) for c in BIND_COMMANDS)
+
+
+def command_name(command_id: int) -> str:
+    try:
+        return Cmd(command_id).name.lower()
+    except ValueError:
+        return f"0x{command_id:08x}"
 
 BIND_KINDS = {
     "transceiver": Cmd.BIND_TRANSCEIVER,
@@ -100,9 +128,12 @@ class SessionConfig:
 
 
 class Pending:
-    """A request in the window. Subclasses say what an answer or a failure means."""
+    """A request in the window. Subclasses say what an answer or a failure means.
 
-    __slots__ = ("deadline",)
+    ``command`` (set by the session) is the request's command_id: only a response of that kind
+    (or a generic_nack) resolves it."""
+
+    __slots__ = ("command", "deadline")
 
     def resolve(self, status: int, message_id: str, pdu: codec.Pdu | None) -> None:
         raise NotImplementedError
@@ -120,7 +151,7 @@ class _FutureEntry(Pending):
     def resolve(self, status: int, message_id: str, pdu: codec.Pdu | None) -> None:
         if not self.future.done():
             if pdu is None:  # the fast path read only the status and message id of a submit_sm_resp
-                pdu = codec.Pdu(Cmd.SUBMIT_SM_RESP, 0, status, {"message_id": message_id})
+                pdu = codec.Pdu(self.command | RESPONSE_BIT, 0, status, {"message_id": message_id})
             self.future.set_result(pdu)
 
     def fail(self, code: int) -> None:
@@ -147,6 +178,9 @@ class SessionListener:
 
     def window_freed(self, session: SmppSession) -> None:
         pass
+
+    def unusable_message_id(self, session: SmppSession, raw: bytes) -> None:
+        """An ESME_ROK whose message id cannot be used (the submit fails as INVALID_MESSAGE_ID)."""
 
 
 class _Link(asyncio.Protocol):
@@ -210,6 +244,9 @@ class SmppSession:
         self.links_lost = 0
         self.bad_pdus = 0
         self.deliver_sm = 0
+        self.data_sm = 0
+        self.bad_message_ids = 0
+        self.unexpected: Counter[str] = Counter()  # PDUs refused or dropped, by command name
         self.last_error: str | None = None
         self.bound_since: float | None = None
 
@@ -242,6 +279,7 @@ class SmppSession:
             raise NotBound(f"{self.label} is not bound")
         seq = self._next_seq()
         frame = codec.make(command_id, seq, tlvs=tlvs, **fields)
+        entry.command = command_id
         entry.deadline = time.monotonic() + self.config.response_timeout_seconds
         self._pending[seq] = entry
         self.submits += 1
@@ -253,6 +291,7 @@ class SmppSession:
         if not self.can_submit:
             raise NotBound(f"{self.label} is not bound")
         seq = self._next_seq()
+        entry.command = command_id
         entry.deadline = now + self.config.response_timeout_seconds
         self._pending[seq] = entry
         self.submits += 1
@@ -272,6 +311,7 @@ class SmppSession:
         future = asyncio.get_running_loop().create_future()
         entry = _FutureEntry(future)
         seq = self._next_seq()
+        entry.command = command_id
         entry.deadline = time.monotonic() + self.config.response_timeout_seconds
         self._pending[seq] = entry
         self._write(codec.make(command_id, seq, tlvs=tlvs, **fields))
@@ -324,6 +364,7 @@ class SmppSession:
             future = asyncio.get_running_loop().create_future()
             entry = _FutureEntry(future)
             seq = self._next_seq()
+            entry.command = _UNBIND
             entry.deadline = time.monotonic() + 2.0
             self._pending[seq] = entry
             self._write(codec.make(Cmd.UNBIND, seq))
@@ -484,57 +525,42 @@ class SmppSession:
 
     def _handle_frame(self, frame: bytes) -> None:
         _, cid, status, seq = _unpack_header(frame)
-        if cid == _SUBMIT_SM_RESP:
-            entry = self._pending.pop(seq, None)
-            if entry is None:
-                return  # late (timed out) or unknown: ignored
+        if cid == _SUBMIT_SM_RESP:  # the hot path: read only the status and the message id
+            pending = self._pending
+            entry = pending.get(seq)
+            if entry is None or entry.command != _SUBMIT_SM:
+                self._unexpected(cid, "dropped (no submit_sm of that sequence number in the window)")
+                return
+            del pending[seq]
             self.responses += 1
             self._consecutive_timeouts = 0
             message_id = ""
-            if len(frame) > 16:
+            if status == 0:
                 end = frame.find(b"\x00", 16)
-                message_id = frame[16 : end if end >= 0 else len(frame)].decode("latin-1")
+                raw = frame[16 : end if end >= 0 else len(frame)]  # a missing NUL is forgiven
+                if usable_bytes(raw):
+                    message_id = raw.decode("ascii")
+                else:
+                    self.bad_message_ids += 1
+                    status = INVALID_MESSAGE_ID
+                    self._call(self.listener.unusable_message_id, self, raw)
             self._call(entry.resolve, status, message_id, None)
             self._window_freed()
             return
-        try:
-            p = codec.decode(frame)
-        except codec.PduError as exc:
-            self.bad_pdus += 1
-            log.warning("smpp bad pdu from smsc", session=self.label, error=str(exc))
-            cid = exc.command_id
-            if cid is not None and cid & _RESP:
-                entry = self._pending.pop(exc.sequence, None)
-                if entry is not None:  # an answer we cannot read: treat as an answer with its status
-                    self._call(entry.resolve, status or Status.ESME_RSYSERR, "", None)
-                    self._window_freed()
-            elif cid is None or cid not in codec.SCHEMAS:
-                self._write(codec.generic_nack(exc.sequence, exc.status))
-            else:
-                self._write(codec.make(cid | _RESP, exc.sequence, exc.status))
-            return
         if cid & _RESP:
-            if cid == self._bind_cid_resp() and seq == self._bind_seq and self._bind_future is not None:
-                if not self._bind_future.done():
-                    self._bind_future.set_result(p)
+            self._response(frame, cid, status, seq)
+        elif cid == _DELIVER_SM or cid == _DATA_SM:
+            try:
+                p = codec.decode(frame)
+            except codec.PduError as exc:
+                self.bad_pdus += 1
+                log.warning("smpp bad pdu from smsc", session=self.label, error=str(exc))
+                self._write(_HEADER.pack(16, cid | _RESP, exc.status, seq))
                 return
-            if cid == _GENERIC_NACK and seq == self._bind_seq and self._bind_future is not None:
-                if not self._bind_future.done():
-                    self._bind_future.set_result(p)
-                return
-            entry = self._pending.pop(seq, None)
-            if entry is not None:
-                self.responses += 1
-                self._consecutive_timeouts = 0
-                if cid == _GENERIC_NACK and not status:
-                    status = Status.ESME_RSYSERR  # a nack must carry an error
-                self._call(entry.resolve, status, p.fields.get("message_id", ""), p)
-                self._window_freed()
-            elif cid == _GENERIC_NACK:
-                log.warning("smpp generic_nack", session=self.label, status=status_name(status), seq=seq)
-            return
-        if cid == _DELIVER_SM:
-            self.deliver_sm += 1
+            if cid == _DELIVER_SM:
+                self.deliver_sm += 1
+            else:
+                self.data_sm += 1
             self._deliver(p)
         elif cid == _ENQUIRE_LINK:
             self._write(_HEADER.pack(16, _ENQUIRE_LINK_RESP, 0, seq))
@@ -542,12 +568,61 @@ class SmppSession:
             self._write(_HEADER.pack(16, _UNBIND | _RESP, 0, seq))
             log.info("smpp unbound by smsc", session=self.label)
             self._close_transport("unbound by SMSC")
+        elif cid in _REFUSED:
+            self._unexpected(cid, "refused: ESME_RINVCMDID")
+            self._write(_HEADER.pack(16, cid | _RESP, Status.ESME_RINVCMDID, seq))
+        elif cid in _BINDS:
+            self._unexpected(cid, "refused: ESME_RALYBND")
+            self._write(_HEADER.pack(16, cid | _RESP, Status.ESME_RALYBND, seq))
+        elif cid == Cmd.OUTBIND:
+            self._unexpected(cid, "refused: generic_nack ESME_RINVBNDSTS")
+            self._write(codec.generic_nack(seq, Status.ESME_RINVBNDSTS))
         elif cid == Cmd.ALERT_NOTIFICATION:
-            pass
-        elif cid in BIND_COMMANDS or cid == Cmd.OUTBIND:
-            self._write(codec.make(cid | _RESP, seq, Status.ESME_RALYBND))
-        else:  # a request we do not serve (query_sm, submit_sm, data_sm… from an SMSC)
+            self._unexpected(cid, "dropped (it has no response)")
+        else:
+            self.bad_pdus += 1
+            self._unexpected(cid, "refused: generic_nack ESME_RINVCMDID")
             self._write(codec.generic_nack(seq, Status.ESME_RINVCMDID))
+
+    def _response(self, frame: bytes, cid: int, status: int, seq: int) -> None:
+        bind = self._bind_future
+        if seq == self._bind_seq and bind is not None and cid in (self._bind_cid_resp(), _GENERIC_NACK):
+            if not bind.done():
+                try:
+                    p = codec.decode(frame)
+                except codec.PduError:  # the status decides; an unreadable system_id does not matter
+                    p = codec.Pdu(cid, seq, status)
+                bind.set_result(p)
+            return
+        entry = self._pending.get(seq)
+        if entry is None or (cid != entry.command | _RESP and cid != _GENERIC_NACK):
+            if cid == _ENQUIRE_LINK_RESP:
+                return  # our keep-alive probe's answer: anything received counts
+            if cid == _GENERIC_NACK and entry is None:
+                self._unexpected(cid, f"dropped ({status_name(status)}, sequence {seq} not in the window)")
+            else:
+                self._unexpected(cid, "dropped (no request of that kind and sequence number)")
+            return
+        del self._pending[seq]
+        self.responses += 1
+        self._consecutive_timeouts = 0
+        try:
+            p: codec.Pdu | None = codec.decode(frame)
+        except codec.PduError as exc:  # an answer we cannot read still answers its request
+            self.bad_pdus += 1
+            log.warning("smpp bad pdu from smsc", session=self.label, error=str(exc))
+            p = None
+            status = status or Status.ESME_RSYSERR
+        if cid == _GENERIC_NACK and not status:
+            status = Status.ESME_RSYSERR  # a nack must carry an error
+        self._call(entry.resolve, status, p.fields.get("message_id", "") if p is not None else "", p)
+        self._window_freed()
+
+    def _unexpected(self, cid: int, action: str) -> None:
+        name = command_name(cid)
+        self.unexpected[name] += 1
+        if self.unexpected[name] == 1:  # once per kind and session; /metrics counts the rest
+            log.warning("smpp unexpected pdu from smsc", session=self.label, command=name, action=action)
 
     def _bind_cid_resp(self) -> int:
         return int(BIND_KINDS[self.kind]) | _RESP
@@ -555,6 +630,7 @@ class SmppSession:
     def _deliver(self, p: codec.Pdu) -> None:
         conn_id = self._conn_id
         seq = p.sequence
+        response = p.command_id | _RESP  # deliver_sm_resp or data_sm_resp: an empty message_id
         answered = False
 
         def respond(status: int) -> None:
@@ -563,7 +639,7 @@ class SmppSession:
                 return
             answered = True
             if self._conn_id == conn_id and self._transport is not None:
-                self._write(_HEADER.pack(17, _DELIVER_SM_RESP, status, seq) + b"\x00")
+                self._write(_HEADER.pack(17, response, status, seq) + b"\x00")
 
         try:
             self.on_deliver(self, p, respond)

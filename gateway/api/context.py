@@ -30,6 +30,8 @@ class ApiContext:
     signature_tolerance_seconds: int = 300
     on_queued: Callable[[], None] = lambda: None
     is_ready: Callable[[], bool] = lambda: True
+    # more /readyz checks: name -> what is wrong now, or None (e.g. a status writer that keeps failing)
+    readiness_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     # notices (issue 5); defaults: no quiet hours, no enrolment line, the built-in zone catalogue
     policy: NoticePolicy | None = None

@@ -1,4 +1,5 @@
-"""Liveness and readiness."""
+"""Liveness and readiness: the database answers, a carrier is bound, and every registered check
+(the status writer among them) has no problem."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"error: {type(exc).__name__}"
     if not ctx.is_ready():
         checks["carriers"] = "no carrier bound"
+    for name, check in ctx.readiness_checks.items():
+        problem = check()
+        checks[name] = "ok" if problem is None else problem
     ready = all(v == "ok" for v in checks.values())
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503

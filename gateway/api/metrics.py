@@ -115,6 +115,13 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 c["failovers"],
                 lc,
             )
+            out.add(
+                "smsgw_smpp_bad_message_ids_total",
+                "counter",
+                "ESME_ROK answers with a message id that cannot be used (the submit failed on this carrier)",
+                c["bad_message_ids"],
+                lc,
+            )
             for code, count in sorted(c["errors"].items()):
                 out.add(
                     "smsgw_smpp_submit_errors_total",
@@ -151,6 +158,15 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                     "smsgw_smpp_bad_pdus_total", "counter", "malformed PDUs from the SMSC", b["bad_pdus"], lb
                 )
                 out.add("smsgw_smpp_deliver_sm_total", "counter", "deliver_sm received", b["deliver_sm"], lb)
+                out.add("smsgw_smpp_data_sm_total", "counter", "data_sm received", b["data_sm"], lb)
+                for command, count in sorted(b["unexpected"].items()):
+                    out.add(
+                        "smsgw_smpp_unexpected_pdus_total",
+                        "counter",
+                        "PDUs from the SMSC refused or dropped (stray responses, outbind, query_sm…)",
+                        count,
+                        {**lb, "command": command},
+                    )
     writer = sources.writer
     if writer is not None:
         for carrier, hist in sorted(writer.receipt_latency.items()):
@@ -176,6 +192,40 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 count,
                 {"carrier": carrier},
             )
+        for name, counts, help_text in (
+            ("smsgw_receipts_final_only_total", writer.receipts_final_only, "receipts for final parts only"),
+            ("smsgw_receipts_ambiguous_total", writer.receipts_ambiguous, "receipts ambiguous hex/decimal"),
+        ):
+            for carrier, count in sorted(counts.items()):
+                out.add(name, "counter", help_text, count, {"carrier": carrier})
+        for carrier, relation in sorted(writer.receipt_ids.snapshot().items()):
+            out.add(
+                "smsgw_receipt_ids",
+                "gauge",
+                "how the carrier writes receipt ids (configured or learned)",
+                1,
+                {"carrier": carrier, "relation": relation.value},
+            )
+        for kind, count in sorted(writer.set_aside.items()):
+            out.add(
+                "smsgw_status_changes_set_aside_total",
+                "counter",
+                "status changes that could not be stored (logged with their reason)",
+                count,
+                {"kind": kind},
+            )
+        out.add(
+            "smsgw_status_writer_failures_total",
+            "counter",
+            "batches the database refused as a whole (retried)",
+            writer.failures,
+        )
+        out.add(
+            "smsgw_status_writer_failing_batches",
+            "gauge",
+            "batches refused in a row (0 once one is written)",
+            writer.failing_batches,
+        )
         out.add(
             "smsgw_status_writer_backlog", "gauge", "status changes waiting to be written", writer.backlog
         )
@@ -195,9 +245,12 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
             )
         out.add("smsgw_mo_parts_total", "counter", "MO deliver_sm received", inbound.mo_parts)
         out.add(
+            "smsgw_mo_refused_total", "counter", "MO refused (impossible sender address)", inbound.mo_refused
+        )
+        out.add(
             "smsgw_receipts_unparsed_total",
             "counter",
-            "receipts that could not be parsed",
+            "receipts that could not be parsed or used (acknowledged)",
             inbound.receipts_unparsed,
         )
         inbox = getattr(inbound, "citizen_inbox", None)

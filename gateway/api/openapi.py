@@ -499,7 +499,7 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     },
     ("get", "/readyz"): {
         "operationId": "readyz",
-        "summary": "Readiness: the database answers and at least one carrier is bound",
+        "summary": "Readiness: the database answers, a carrier is bound, the status writer is not failing",
         "security": [],
         "responses": {"200": _json(_ref("Health"), "Ready"), "503": _json(_ref("Health"), "Not ready")},
     },

@@ -7,9 +7,8 @@ PostgreSQL gets a small pool so reads and writes from several requests overlap.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +55,7 @@ class Database:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="smsgw-db"
         )
+        self._submitted: list[Future] = []  # run() calls handed to the executor, pruned as they end
 
     def transaction(self, fn: Callable[..., T], *args: Any) -> T:
         with self.engine.begin() as conn:
@@ -63,12 +63,27 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction on the database thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self.transaction, fn, *args))
+        future = self._executor.submit(self.transaction, fn, *args)
+        self._submitted = [f for f in self._submitted if not f.done()]
+        self._submitted.append(future)
+        return await asyncio.wrap_future(future)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+    @property
+    def busy(self) -> bool:
+        """Work handed to the database thread(s) is still running or waiting there (even when
+        the coroutine that awaited it was cancelled)."""
+        return any(not f.done() for f in self._submitted)
+
+    def close(self) -> bool:
+        """Release the engine; True when no work was left in the database thread(s).
+
+        Work still there (a call stuck on a lock or a dead server) is not waited for: queued calls
+        are cancelled, and the one running ends with the process.
+        """
+        idle = not self.busy
+        self._executor.shutdown(wait=idle, cancel_futures=True)
         self.engine.dispose()
+        return idle
 
 
 def insert_ignoring_conflicts(conn: Connection, table, index_elements: list[str] | None = None):

@@ -93,6 +93,13 @@ messages = Table(
     Column("not_before", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column(
+        "attempts_at_retry",
+        SmallInteger,
+        nullable=False,
+        server_default="0",
+        comment="attempts when an operator last retried it: max_attempts counts from there",
+    ),
     Column("lease_owner", String(64)),
     Column("lease_until", DateTime),
     Column("smsc_message_id", String(65), comment="first part's id at the SMSC"),
@@ -120,7 +127,8 @@ messages = Table(
     ),
 )
 
-# One row per SMPP part; receipts are matched here by the SMSC's id.
+# One row per SMPP part; receipts are matched here by carrier and SMSC id, among the open parts
+# (status 'submitted': the partial index) first.
 message_parts = Table(
     "message_parts",
     metadata,
@@ -128,12 +136,20 @@ message_parts = Table(
     Column("message_id", Integer, ForeignKey("messages.id"), nullable=False),
     Column("seq", SmallInteger, nullable=False),
     Column("carrier", String(32), nullable=False),
-    Column("smsc_message_id", String(65), nullable=False, index=True),
+    Column("smsc_message_id", String(65), nullable=False),
     Column("status", String(16), nullable=False),
     Column("error_code", String(8)),
     Column("submitted_at", DateTime, nullable=False),
     Column("done_at", DateTime),
     UniqueConstraint("message_id", "seq"),
+    Index("ix_message_parts_smsc_message_id_carrier", "smsc_message_id", "carrier"),
+    Index(
+        "ix_message_parts_open",
+        "smsc_message_id",
+        "carrier",
+        sqlite_where=text("status = 'submitted'"),
+        postgresql_where=text("status = 'submitted'"),
+    ),
 )
 
 message_status_history = Table(

@@ -7,7 +7,7 @@ On PostgreSQL the claim skips rows other processes hold (FOR UPDATE SKIP LOCKED)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from gateway.domain.status import FINAL_STATUSES, MessageStatus
-from smpp_client.receipts import canonical_message_id
+from smpp_client.message_ids import Relation, canonical
 
 from .models import events, message_parts, message_status_history, messages
 
@@ -38,8 +38,13 @@ class ClaimedMessage:
     body: str
     priority: int
     segments: int
-    attempts: int
+    attempts: int  # every submission over the message's life, this one included
     expires_at: datetime
+    attempts_at_retry: int = 0  # attempts when an operator last retried it: the budget counts from there
+
+    @property
+    def attempts_since_retry(self) -> int:
+        return self.attempts - self.attempts_at_retry
 
 
 def enqueue(conn: Connection, rows: Sequence[dict], now: datetime) -> list[int]:
@@ -125,6 +130,7 @@ def claim(
             messages.c.segments,
             messages.c.attempts,
             messages.c.expires_at,
+            messages.c.attempts_at_retry,
         )
     )
     claimed = [ClaimedMessage(*row) for row in conn.execute(stmt)]
@@ -176,8 +182,10 @@ class Failed:
 
 @dataclass(slots=True)
 class ReceiptUpdate:
+    """A final receipt for one part; matched by :func:`gateway.store.receipt_matching.apply_receipts`."""
+
     carrier: str
-    smsc_id_keys: tuple[str, ...]
+    smsc_id: str  # the id as the carrier wrote it in the receipt (usable: smpp_client.message_ids)
     part_status: MessageStatus
     error_code: str | None
     at: datetime
@@ -186,6 +194,11 @@ class ReceiptUpdate:
     message_id: int | None = None
     message_status: MessageStatus | None = None  # the message's new status, when this receipt changed it
     latency: float | None = None  # seconds from the part's submission to this receipt
+    evidence: Relation | None = None  # the id relation this match showed, while the carrier's was unknown
+    # set by apply_receipts when not matched:
+    ambiguous: bool = False  # open parts in more than one form: waits until the carrier's relation is known
+    final_only: bool = False  # on its last try: only parts already final have this id
+    last_try: bool = False  # set by the status writer before a held receipt's last try
 
 
 _FINAL_VALUES = tuple(s.value for s in FINAL_STATUSES)
@@ -251,7 +264,7 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
                 "message_id": s.message_id,
                 "seq": seq,
                 "carrier": s.carrier,
-                "smsc_message_id": canonical_message_id(smsc_id),  # what receipts are matched on
+                "smsc_message_id": canonical(smsc_id),  # what receipts are matched on
                 "status": MessageStatus.SUBMITTED.value,
                 "submitted_at": s.at,
             }
@@ -265,7 +278,7 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
             (
                 s.message_id,
                 MessageStatus.SUBMITTED,
-                f"{s.carrier} id {s.smsc_ids[0]}" + (f"; route {s.detail}" if s.detail else ""),
+                (f"{s.carrier} id {s.smsc_ids[0]}" + (f"; route {s.detail}" if s.detail else ""))[:255],
                 s.at,
             )
             for s in items
@@ -347,103 +360,6 @@ def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
         ],
     )
     _history(conn, [(f.message_id, f.status, f.error_text[:255], f.at) for f in todo])
-
-
-_FAILED_PART = frozenset(
-    {MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED}
-)
-
-
-def apply_receipts(conn: Connection, items: Iterable[ReceiptUpdate]) -> list[ReceiptUpdate]:
-    """Record part receipts and roll them up to their message; returns those with no known part.
-
-    A batch costs a handful of statements whatever its size: one lookup of the parts by SMSC id
-    (every hex/decimal form at once), one executemany for the parts, one aggregate for the
-    messages sent in several parts, one executemany for the messages whose status changes and
-    one for their history.
-    """
-    items = list(items)
-    if not items:
-        return []
-    p, m = message_parts.c, messages.c
-    keys = sorted({k for r in items for k in r.smsc_id_keys})
-    found: dict[tuple[str, str], tuple] = {}
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(p.id, p.message_id, p.carrier, p.smsc_message_id, p.submitted_at, m.status, m.segments)
-            .join(messages, messages.c.id == p.message_id)
-            .where(p.smsc_message_id.in_(chunk))
-        )
-        for row in rows:
-            found.setdefault((row[2], row[3]), row)
-    unmatched: list[ReceiptUpdate] = []
-    part_rows: list[dict] = []
-    message_status: dict[int, str] = {}  # current status, as this batch changes it
-    single: list[tuple[ReceiptUpdate, int]] = []
-    multi: dict[int, list[ReceiptUpdate]] = {}
-    for r in items:
-        row = None
-        for key in r.smsc_id_keys:
-            row = found.get((r.carrier, key))
-            if row is not None:
-                break
-        if row is None:
-            unmatched.append(r)
-            continue
-        part_id, mid, _, _, submitted_at, status, segments = row
-        r.matched = True
-        r.message_id = mid
-        r.latency = (r.at - submitted_at).total_seconds()
-        part_rows.append({"pid": part_id, "st": r.part_status.value, "err": r.error_code, "at": r.at})
-        message_status.setdefault(mid, status)
-        if segments == 1:
-            single.append((r, mid))
-        else:
-            multi.setdefault(mid, []).append(r)
-    if part_rows:
-        conn.execute(
-            update(message_parts)
-            .where(p.id == bindparam("pid"))
-            .values(status=bindparam("st"), error_code=bindparam("err"), done_at=bindparam("at")),
-            part_rows,
-        )
-    changes: list[tuple[int, MessageStatus, str | None, datetime, ReceiptUpdate]] = []
-
-    def decide(mid: int, new: MessageStatus, r: ReceiptUpdate) -> None:
-        if message_status[mid] in _FINAL_VALUES:
-            return
-        message_status[mid] = new.value
-        error = None if new == MessageStatus.DELIVERED else f"receipt err:{r.error_code}"
-        r.message_status = new
-        changes.append((mid, new, error, r.at, r))
-
-    for r, mid in single:
-        decide(mid, r.part_status, r)
-    if multi:
-        part_statuses: dict[int, list[str]] = {}
-        for chunk in _chunks(list(multi)):
-            for mid, st in conn.execute(select(p.message_id, p.status).where(p.message_id.in_(chunk))):
-                part_statuses.setdefault(mid, []).append(st)
-        for mid, receipts in multi.items():
-            failing = next((r for r in receipts if r.part_status in _FAILED_PART), None)
-            if failing is not None:  # failed or expired as soon as one part is
-                decide(mid, failing.part_status, failing)
-            elif all(st == MessageStatus.DELIVERED.value for st in part_statuses.get(mid, ())):
-                decide(mid, MessageStatus.DELIVERED, receipts[-1])
-    if changes:
-        conn.execute(
-            update(messages)
-            .where(m.id == bindparam("mid"), *(m.status != v for v in _FINAL_VALUES))  # no IN: executemany
-            .values(
-                status=bindparam("st"),
-                updated_at=bindparam("at"),
-                done_at=bindparam("at"),
-                error_text=bindparam("err"),
-            ),
-            [{"mid": mid, "st": st.value, "at": at, "err": err} for mid, st, err, at, _ in changes],
-        )
-        _history(conn, [(mid, st, err, at) for mid, st, err, at, _ in changes])
-    return unmatched
 
 
 # after(conn, message ids, new status, now): runs in the transaction that changed them (callbacks)
@@ -578,8 +494,10 @@ def retry_message(
 
     ``plan(priority) -> (status, not_before, expires_at)`` gives its new timing (quiet hours and a
     fresh validity). Its SMPP parts are forgotten (their SMSC ids stay in the history) so the new
-    submission numbers its parts from 1. Returns None when there is no such message; raises
-    NotRetryable when its status does not allow it or its citizen has opted out.
+    submission numbers its parts from 1. ``attempts`` keeps counting every submission; the retry
+    budget (``max_attempts``) starts afresh from ``attempts_at_retry``. Returns None when there is
+    no such message; raises NotRetryable when its status does not allow it or its citizen has
+    opted out.
     """
     from .models import citizens
 
@@ -610,7 +528,7 @@ def retry_message(
             status=MessageStatus(status).value,
             not_before=not_before,
             expires_at=expires_at,
-            attempts=0,
+            attempts_at_retry=messages.c.attempts,
             carrier=None,
             smsc_message_id=None,
             lease_owner=None,

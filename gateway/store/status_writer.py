@@ -5,12 +5,28 @@ receipt's deliver_sm_resp goes out then: a receipt is acknowledged to the SMSC o
 stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being written the next
 accumulates, so the batch size follows the load with no timer.
 
-A receipt whose submit_sm_resp has not been recorded yet (SMSCs may send the receipt first; a
-multi-part message is recorded once its last part is answered) is kept in memory as an *orphan*:
-it is tried again after every following batch, and at least every 0.2 s, for ``orphan_seconds``
-before it is logged as a receipt for an unknown message. Its acknowledgement waits until it is
-stored, or ``orphan_ack_seconds`` at most (an SMSC resends an unanswered deliver_sm), so a crash
-loses no receipt that the missing submit result was about to match.
+A receipt that matches no open part yet (SMSCs may send the receipt before the submit_sm_resp is
+recorded; a multi-part message is recorded once its last part is answered; while a carrier's id
+relation is being learned a receipt may be ambiguous) is kept in memory as an *orphan*: it is
+tried again after every following batch, and at least every 0.2 s, for ``orphan_seconds``, then
+given up: counted and logged as an unknown id, a duplicate (only final parts have it) or ambiguous.
+Its acknowledgement waits until it is stored, or ``orphan_ack_seconds`` at most (an SMSC resends
+an unanswered deliver_sm), so a crash loses no receipt that the missing submit result was about
+to match.
+
+What cannot be stored never stops the writer:
+
+- A batch the database refuses for one of its rows (a data or integrity error, or an error
+  building a statement from a change) is split in halves, recursively, until the bad change is
+  alone; it is set aside with its reason (logged, counted by kind in ``set_aside``; a receipt is
+  acknowledged, so the SMSC does not resend it for ever) and the rest is stored. A set-aside
+  submit result leaves its message leased and queued: it is sent again when the lease ends.
+- Any other failure (the database down or locked, a broken schema) is the database's, not a
+  row's: the batch goes back to the front of the queue and is retried with backoff (0.5 s doubling
+  to 5 s). After ``unhealthy_after`` such batches in a row :meth:`problem` names it (``/readyz``).
+- :meth:`stop` writes what it can within its timeout, then ends whatever the database does and
+  logs the counts of what was left unwritten. Unwritten submit results leave their rows leased and
+  queued, so those messages are sent again later (possibly twice, never lost).
 """
 
 from __future__ import annotations
@@ -18,16 +34,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import exc as sa_exc
 
+from smpp_client.message_ids import ReceiptIdRelations, Relation
 from smpp_client.metrics import Histogram
 
 from . import outbox
 from .db import Database
+from .receipt_matching import apply_receipts
 
 log = structlog.get_logger("store")
 
@@ -35,6 +55,18 @@ Change = outbox.Submitted | outbox.Retry | outbox.Failed | outbox.ReceiptUpdate
 Callback = Callable[[], None]
 
 _ORPHAN_RETRY_SECONDS = 0.2
+_BACKOFF_MIN, _BACKOFF_MAX = 0.5, 5.0
+_KIND = {
+    outbox.Submitted: "submitted",
+    outbox.Retry: "retry",
+    outbox.Failed: "failed",
+    outbox.ReceiptUpdate: "receipt",
+}
+_GIVE_UP_REASONS = {
+    "unknown": "receipts for no known message id",
+    "final_only": "receipts naming only parts already final (duplicates)",
+    "ambiguous": "receipts ambiguous between hex and decimal ids (set the carrier's receipt_ids)",
+}
 
 
 @dataclass(slots=True)
@@ -50,6 +82,23 @@ class _Orphan:
             _run_callback(ack)
 
 
+@dataclass(slots=True)
+class _Item:
+    """One change of a batch: a new one with its callback, or an orphan tried again."""
+
+    change: Change
+    callback: Callback | None = None
+    orphan: _Orphan | None = None
+
+
+class _Unavailable(Exception):
+    """The database refused a batch for a reason that is not one of its rows."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def _run_callback(callback: Callback) -> None:
     try:
         callback()
@@ -57,7 +106,25 @@ def _run_callback(callback: Callback) -> None:
         log.exception("status commit callback failed")
 
 
-def _apply(conn, changes: list[Change]) -> list[outbox.ReceiptUpdate]:
+def _row_fault(exc: BaseException) -> bool:
+    """True when ``exc`` blames the rows written, not the database: worth splitting the batch."""
+    if isinstance(exc, (sa_exc.DataError, sa_exc.IntegrityError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):  # operational, programming, internal…: the database's
+        return False
+    if isinstance(exc, sa_exc.StatementError):  # a value that could not be bound
+        return True
+    return not isinstance(exc, sa_exc.SQLAlchemyError)  # our own code failed on this change
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, value-free account of an error (a driver's first line, never the parameters)."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}"[:200]
+
+
+def _apply(conn, changes: list[Change], relations: dict[str, Relation]) -> list[outbox.ReceiptUpdate]:
     """Apply in order, grouping consecutive changes of one kind into one statement batch."""
     unmatched: list[outbox.ReceiptUpdate] = []
     appliers = {
@@ -70,7 +137,7 @@ def _apply(conn, changes: list[Change]) -> list[outbox.ReceiptUpdate]:
         if run and (change is None or type(change) is not type(run[0])):
             kind = type(run[0])
             if kind is outbox.ReceiptUpdate:
-                unmatched += outbox.apply_receipts(conn, run)
+                unmatched += apply_receipts(conn, run, relations)
             else:
                 appliers[kind](conn, run)
             run = []
@@ -86,41 +153,75 @@ class StatusWriter:
         max_batch: int = 5000,
         orphan_seconds: float = 30.0,
         orphan_ack_seconds: float = 5.0,
+        receipt_ids: ReceiptIdRelations | None = None,
+        unhealthy_after: int = 3,
     ):
         self.db = db
         self.max_batch = max_batch
         self.orphan_seconds = orphan_seconds
         self.orphan_ack_seconds = orphan_ack_seconds
+        self.receipt_ids = receipt_ids or ReceiptIdRelations()
+        self.unhealthy_after = unhealthy_after
         self._queue: list[tuple[Change, Callback | None]] = []
         self._wakeup = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._orphans: list[_Orphan] = []
         self._task: asyncio.Task | None = None
         self.on_change: Callable[[list[Change]], None] | None = None  # after each commit
-        self._committed = asyncio.Event()
+        self._committed_event = asyncio.Event()
+        self._attempted_event = asyncio.Event()
+        self._one_batch = asyncio.Lock()  # batches are written one after the other, in order
         self._stopping = False
         # numbers for /metrics
         self.batches = 0
         self.changes_written = 0
         self.receipts_matched: dict[str, int] = {}
         self.receipts_unknown: dict[str, int] = {}
+        self.receipts_final_only: dict[str, int] = {}
+        self.receipts_ambiguous: dict[str, int] = {}
         self.orphans_retried = 0
         self.receipt_latency: dict[str, Histogram] = {}
-        self.failures = 0
+        self.failures = 0  # batches the database refused as a whole
+        self.failing_batches = 0  # of those, in a row (0 after any commit)
+        self.last_failure: str | None = None
+        self.set_aside: Counter[str] = Counter()  # changes that could not be stored, by kind
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="status-writer")
 
-    async def stop(self) -> None:
-        """Write everything queued (a batch being written is finished, never cancelled), then end."""
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Write everything queued, then end; True when nothing was left unwritten.
+
+        With a ``timeout``, the writer ends when it runs out even if the database never answers
+        (a batch in the database thread then finishes or fails there, unobserved), and what is
+        left is logged as counts.
+        """
         if self._task is None:
-            return
+            return not self._queue
         self._stopping = True
+        self._stop_requested.set()
         self._wakeup.set()
+        task, self._task = self._task, None
         try:
-            await self._task
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         except asyncio.CancelledError:
-            pass
-        self._task = None
+            if not task.done():
+                raise
+        left = self.unwritten()
+        if left:
+            log.error("status changes not written at shutdown", **left)
+        return not left
+
+    def unwritten(self) -> dict[str, int]:
+        """What is queued or held, by kind (for the shutdown report)."""
+        counts = Counter(_KIND[type(change)] for change, _ in self._queue)
+        if self._orphans:
+            counts["held_receipts"] = len(self._orphans)
+        return dict(counts)
 
     @property
     def backlog(self) -> int:
@@ -130,8 +231,14 @@ class StatusWriter:
     def orphans(self) -> int:
         return len(self._orphans)
 
+    def problem(self) -> str | None:
+        """Why the writer is not healthy (batches failing in a row), or None."""
+        if self.failing_batches < self.unhealthy_after:
+            return None
+        return f"{self.failing_batches} batches in a row could not be written ({self.last_failure})"
+
     def post(self, change: Change, callback: Callback | None = None) -> None:
-        """Queue a change; ``callback()`` runs once it is committed."""
+        """Queue a change; ``callback()`` runs once it is committed (or set aside)."""
         self._queue.append((change, callback))
         self._wakeup.set()
 
@@ -147,18 +254,31 @@ class StatusWriter:
         await future
 
     async def flush(self) -> None:
+        """Write what is queued now, here (one batch at a time with the running writer)."""
         while self._queue:
-            await self._flush_once()
+            async with self._one_batch:
+                await self._flush_once()
+
+    def next_commit(self) -> Coroutine[Any, Any, bool]:
+        """Awaitable for the next committed batch; bound at call time, so no commit slips between."""
+        return self._committed_event.wait()
+
+    def next_attempt(self) -> Coroutine[Any, Any, bool]:
+        """Awaitable for the end of the next write attempt, committed or refused."""
+        return self._attempted_event.wait()
+
+    def _attempted(self) -> None:
+        self._attempted_event.set()
+        self._attempted_event = asyncio.Event()
+
+    # --- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        backoff = _BACKOFF_MIN
         while True:
             if not self._queue:
                 if self._stopping:
-                    if self._orphans:  # a last try; what is still unmatched is reported as unknown
-                        for orphan in self._orphans:
-                            orphan.give_up_at = 0.0
-                        with contextlib.suppress(Exception):
-                            await self._flush_once()
+                    await self._last_try_of_orphans()
                     return
                 self._wakeup.clear()
                 if self._orphans:
@@ -167,70 +287,177 @@ class StatusWriter:
                 else:
                     await self._wakeup.wait()
             try:
+                async with self._one_batch:
+                    await self._flush_once()
+            except _Unavailable as exc:
+                self._failed(exc.cause, backoff)
+                self._attempted()
+                if self._stopping:
+                    return  # stop() reports what is left
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            except Exception:  # a bug: never end the writer
+                log.exception("status writer error")
+            self._attempted()
+            backoff = _BACKOFF_MIN
+
+    async def _last_try_of_orphans(self) -> None:
+        """At shutdown: one more try for the held receipts; the rest are reported, not acknowledged
+        (the SMSC sends them again to the next run)."""
+        if not self._orphans:
+            return
+        for orphan in self._orphans:
+            orphan.give_up_at = 0.0
+        with contextlib.suppress(Exception):
+            async with self._one_batch:
                 await self._flush_once()
-            except Exception:
-                self.failures += 1
-                log.exception("status batch failed; retrying")
-                await asyncio.sleep(0.5)
+
+    def _failed(self, cause: BaseException, backoff: float) -> None:
+        self.failures += 1
+        self.failing_batches += 1
+        self.last_failure = _reason(cause)
+        if self.failing_batches == 1:
+            log.error("status batch could not be written; retrying", error=self.last_failure, exc_info=cause)
+        else:
+            log.warning(
+                "status batch could not be written again",
+                error=self.last_failure,
+                in_a_row=self.failing_batches,
+                backlog=self.backlog,
+                retry_in=backoff,
+            )
 
     async def _flush_once(self) -> None:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         orphans, self._orphans = self._orphans, []
-        # orphans after the new changes: the submit results they wait for may be among them
-        changes = [c for c, _ in batch] + [o.receipt for o in orphans]
-        if not changes:
-            return
-        try:
-            unmatched = await self.db.run(_apply, changes)
-        except BaseException:
-            self._queue[:0] = batch
-            self._orphans[:0] = orphans
-            raise
-        self.batches += 1
-        self.changes_written += len(batch)
-        self.orphans_retried += len(orphans)
         now = time.monotonic()
-        previous = {id(o.receipt): o for o in orphans}
-        held = {id(change): callback for change, callback in batch if type(change) is outbox.ReceiptUpdate}
-        still = set()
-        for receipt in unmatched:
-            still.add(id(receipt))
-            orphan = previous.get(id(receipt))
-            if orphan is None:  # new: hold its acknowledgement for a while
-                orphan = _Orphan(
-                    receipt, now + self.orphan_seconds, held.get(id(receipt)), now + self.orphan_ack_seconds
-                )
-            if now < orphan.give_up_at:
-                if now >= orphan.ack_at:
-                    orphan.acknowledge()
-                self._orphans.append(orphan)
-            else:
-                if not self._stopping:  # at shutdown the SMSC resends it to the next run
-                    orphan.acknowledge()
-                self.receipts_unknown[receipt.carrier] = self.receipts_unknown.get(receipt.carrier, 0) + 1
-                log.warning(
-                    "receipt for unknown message id", carrier=receipt.carrier, smsc_id=receipt.smsc_id_keys[0]
-                )
-        for change in changes:
-            if type(change) is outbox.ReceiptUpdate and change.matched and change.latency is not None:
-                carrier = change.carrier
-                hist = self.receipt_latency.get(carrier)
-                if hist is None:
-                    hist = self.receipt_latency[carrier] = Histogram()
-                hist.observe(change.latency)
-                self.receipts_matched[carrier] = self.receipts_matched.get(carrier, 0) + 1
-                change.latency = None  # counted once, even if the change is seen again
+        # orphans after the new changes: the submit results they wait for may be among them
+        items = [_Item(change, callback) for change, callback in batch]
         for orphan in orphans:
-            if id(orphan.receipt) not in still:  # matched (stored) at last
-                orphan.acknowledge()
-        for change, callback in batch:
-            if callback is not None and id(change) not in still:
-                _run_callback(callback)
-        if self.on_change is not None:
-            self.on_change(changes)
-        self._committed.set()
-        self._committed = asyncio.Event()
+            orphan.receipt.last_try = now >= orphan.give_up_at
+            items.append(_Item(orphan.receipt, None, orphan))
+        if items:
+            await self._store(items)
 
-    def next_commit(self) -> Coroutine[Any, Any, bool]:
-        """Awaitable for the next committed batch; bound at call time, so no commit slips between."""
-        return self._committed.wait()
+    async def _store(self, items: list[_Item]) -> None:
+        """Write ``items`` in order; a batch refused for a row is split until that row is alone."""
+        relations = self.receipt_ids.snapshot()
+        todo: deque[list[_Item]] = deque([items])
+        while todo:
+            chunk = todo.popleft()
+            try:
+                unmatched = await self.db.run(_apply, [item.change for item in chunk], relations)
+            except asyncio.CancelledError:
+                self._put_back([*chunk, *(item for rest in todo for item in rest)])
+                raise
+            except Exception as exc:
+                if not _row_fault(exc):
+                    self._put_back([*chunk, *(item for rest in todo for item in rest)])
+                    raise _Unavailable(exc) from exc
+                if len(chunk) > 1:
+                    half = len(chunk) // 2
+                    todo.extendleft((chunk[half:], chunk[:half]))  # the first half first
+                    continue
+                self._set_aside(chunk[0], exc)
+                continue
+            try:
+                self._committed(chunk, unmatched)
+            except Exception:  # a bug in the bookkeeping must not lose the rest of the batch
+                log.exception("status writer error after a commit")
+
+    def _put_back(self, items: list[_Item]) -> None:
+        self._queue[:0] = [(item.change, item.callback) for item in items if item.orphan is None]
+        self._orphans[:0] = [item.orphan for item in items if item.orphan is not None]
+
+    def _set_aside(self, item: _Item, exc: BaseException) -> None:
+        change = item.change
+        kind = _KIND[type(change)]
+        self.set_aside[kind] += 1
+        if isinstance(change, outbox.ReceiptUpdate):
+            change.matched = False
+            change.message_status = None
+            where = {"carrier": change.carrier, "smsc_id": change.smsc_id}
+        else:
+            if isinstance(change, (outbox.Submitted, outbox.Failed)):
+                change.applied = False
+            where = {"message_id": change.message_id}
+        log.error("status change set aside: it cannot be stored", kind=kind, reason=_reason(exc), **where)
+        if item.orphan is not None:
+            item.orphan.acknowledge()
+        elif item.callback is not None:
+            _run_callback(item.callback)  # a receipt is acknowledged: the SMSC must not resend it
+
+    # --- after a commit -----------------------------------------------------------------------
+
+    def _committed(self, chunk: list[_Item], unmatched: list[outbox.ReceiptUpdate]) -> None:
+        self.batches += 1
+        self.failing_batches = 0
+        now = time.monotonic()
+        held = {id(r) for r in unmatched}
+        given_up: dict[tuple[str, str], list[str]] = {}
+        for item in chunk:
+            change = item.change
+            if item.orphan is None:
+                self.changes_written += 1
+            else:
+                self.orphans_retried += 1
+            if type(change) is not outbox.ReceiptUpdate:
+                if item.callback is not None:
+                    _run_callback(item.callback)
+                continue
+            if id(change) in held:
+                self._hold(item, now, given_up)
+                continue
+            if change.matched:
+                self._count_match(change)
+            if item.orphan is not None:
+                item.orphan.acknowledge()
+            elif item.callback is not None:
+                _run_callback(item.callback)
+        for (carrier, reason), ids in given_up.items():
+            log.warning(_GIVE_UP_REASONS[reason], carrier=carrier, count=len(ids), first_smsc_id=ids[0])
+        if self.on_change is not None:
+            self.on_change([item.change for item in chunk])
+        self._committed_event.set()
+        self._committed_event = asyncio.Event()
+
+    def _hold(self, item: _Item, now: float, given_up: dict[tuple[str, str], list[str]]) -> None:
+        receipt = item.change
+        orphan = item.orphan
+        if orphan is None:  # new: hold its acknowledgement for a while
+            orphan = _Orphan(receipt, now + self.orphan_seconds, item.callback, now + self.orphan_ack_seconds)
+        if not receipt.last_try:
+            if now >= orphan.ack_at:
+                orphan.acknowledge()
+            self._orphans.append(orphan)
+            return
+        if not self._stopping:  # at shutdown the SMSC resends it to the next run
+            orphan.acknowledge()
+        reason = "ambiguous" if receipt.ambiguous else "final_only" if receipt.final_only else "unknown"
+        counts = {
+            "unknown": self.receipts_unknown,
+            "final_only": self.receipts_final_only,
+            "ambiguous": self.receipts_ambiguous,
+        }[reason]
+        counts[receipt.carrier] = counts.get(receipt.carrier, 0) + 1
+        given_up.setdefault((receipt.carrier, reason), []).append(receipt.smsc_id)
+
+    def _count_match(self, receipt: outbox.ReceiptUpdate) -> None:
+        carrier = receipt.carrier
+        if receipt.latency is not None:
+            hist = self.receipt_latency.get(carrier)
+            if hist is None:
+                hist = self.receipt_latency[carrier] = Histogram()
+            hist.observe(receipt.latency)
+            receipt.latency = None  # counted once, even if the change is seen again
+        self.receipts_matched[carrier] = self.receipts_matched.get(carrier, 0) + 1
+        if receipt.evidence is not None:
+            learned = self.receipt_ids.observe(carrier, receipt.evidence)
+            if learned is not None:
+                log.info(
+                    "carrier's receipt id form learned; set receipt_ids to pin it",
+                    carrier=carrier,
+                    receipt_ids=learned.value,
+                )

@@ -124,7 +124,8 @@ def header(length: int, command_id: int, status: int = 0, seq: int = 1) -> bytes
 
 class Scripted:
     """Binds every connection and answers each submit_sm with ``answer(pdu, n)`` -> (status, id) or None
-    (no answer); records what it received. Enquire links are answered."""
+    (no answer); an id given as bytes is sent as the whole body, as it is. Records what it received.
+    Enquire links are answered."""
 
     def __init__(self, smsc: RawSmsc, answer=None):
         self.smsc = smsc
@@ -167,7 +168,10 @@ class Scripted:
                     result = self.answer(p, len(self.received))
                     if result is not None:
                         status, message_id = result
-                        if status:
+                        if isinstance(message_id, bytes):  # the body exactly as given
+                            head = header(16 + len(message_id), Cmd.SUBMIT_SM_RESP, status, p.sequence)
+                            conn.send(head + message_id)
+                        elif status:
                             conn.respond(p, status)
                         else:
                             conn.respond(p, message_id=message_id)

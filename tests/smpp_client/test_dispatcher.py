@@ -10,7 +10,7 @@ from gateway.domain.status import MessageStatus
 from gateway.store import outbox
 from scheduler.dispatcher import Dispatcher
 from smpp_client.constants import Status
-from smpp_client.errors import LINK_LOST, NO_ROUTE
+from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, NO_ROUTE
 from smpp_client.pool import SendOutcome
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
@@ -94,3 +94,26 @@ def test_a_retry_past_the_validity_expires_instead():
     assert change.status == MessageStatus.EXPIRED and "ESME_RSYSERR" in change.error_text
     expired = dispatcher()._change_for(message(), SendOutcome("expired", "telcel", [], None, "validity"), NOW)
     assert expired.status == MessageStatus.EXPIRED
+
+
+def test_an_operators_retry_gives_a_fresh_budget_and_attempts_keep_counting():
+    retried = outbox.ClaimedMessage(7, "+525512345678", "hola", 2, 1, 12, NOW + timedelta(hours=1), 10)
+    assert retried.attempts_since_retry == 2
+    change = dispatcher(max_attempts=3)._change_for(
+        retried, SendOutcome("retry", "telcel", [], Status.ESME_RSYSERR, "ESME_RSYSERR"), NOW
+    )
+    assert isinstance(change, outbox.Retry)  # 2 of 3 since the retry, though 12 in all
+    assert 2.0 <= (change.not_before - NOW).total_seconds() <= 4.0  # backoff from the fresh budget
+    spent = outbox.ClaimedMessage(7, "+525512345678", "hola", 2, 1, 13, NOW + timedelta(hours=1), 10)
+    failed = dispatcher(max_attempts=3)._change_for(
+        spent, SendOutcome("retry", "telcel", [], Status.ESME_RSYSERR, "ESME_RSYSERR"), NOW
+    )
+    assert failed.status == MessageStatus.FAILED and "13 attempts" in failed.error_text
+
+
+def test_a_carrier_that_only_answers_unusable_ids_retries_without_an_smpp_code():
+    change = dispatcher()._change_for(
+        message(), SendOutcome("retry", "telcel", [], INVALID_MESSAGE_ID, "unusable message id"), NOW
+    )
+    assert isinstance(change, outbox.Retry) and change.count_attempt
+    assert (change.error_code, change.error_text) == (None, "unusable message id")

@@ -182,8 +182,8 @@ async def test_a_final_receipt_is_acknowledged_only_once_committed():
     ((change, callback),) = handler.writer.posted
     assert answers.statuses == []
     assert change.part_status == MessageStatus.DELIVERED and change.carrier == "telcel"
-    # every form of the id: as sent, without leading zeros, and read in the other base
-    assert change.smsc_id_keys == ("00001A2B", "1a2b", "6699")
+    # the id as the carrier wrote it: the status writer matches it to a part
+    assert change.smsc_id == "00001A2B"
     callback()
     assert answers.statuses == [Status.ESME_ROK]
 
@@ -223,4 +223,45 @@ async def test_receipt_tlvs_win_over_the_text():
     )
     handler.on_deliver("telcel", p, answers.respond())
     change = handler.writer.posted[0][0]
-    assert change.smsc_id_keys[0] == "abc" and change.part_status == MessageStatus.UNDELIVERABLE
+    assert change.smsc_id == "abc" and change.part_status == MessageStatus.UNDELIVERABLE
+
+
+@pytest.mark.parametrize(
+    "pdu",
+    [
+        receipt("DELIVRD", "9" * 4300),  # int() of it would raise
+        receipt("DELIVRD", "9" * 5000),
+        receipt("DELIVRD", "a" * 65),
+        receipt("DELIVRD", "1", tlvs={Tlv.RECEIPTED_MESSAGE_ID: b"x" * 300 + b"\x00"}),
+        receipt("DELIVRD", "1", tlvs={Tlv.RECEIPTED_MESSAGE_ID: b"caf\xe9\x00"}),
+    ],
+    ids=["4300-digits", "5000-digits", "65-chars", "300-octet-tlv", "latin1-tlv"],
+)
+async def test_a_receipt_with_an_unusable_id_is_acknowledged_and_counted(pdu):
+    if len(pdu.fields["short_message"]) > 254:  # as a long SMSC would send it
+        pdu.tlvs[Tlv.MESSAGE_PAYLOAD] = pdu.fields.pop("short_message")
+    handler, answers = Handler(), Answers()
+    handler.on_deliver("telcel", pdu, answers.respond())
+    assert answers.statuses == [Status.ESME_ROK]  # never ESME_RX_T_APPN: the SMSC must not resend it
+    assert handler.writer.posted == [] and handler.receipts_unparsed == 1
+
+
+async def test_a_receipt_in_data_sm_by_tlvs():
+    handler, answers = Handler(), Answers()
+    p = Pdu(
+        Cmd.DATA_SM,
+        9,
+        0,
+        {"esm_class": 0x04, "source_addr": SENDER},
+        {Tlv.RECEIPTED_MESSAGE_ID: b"3ac1\x00", Tlv.MESSAGE_STATE: b"\x02"},
+    )
+    handler.on_deliver("telcel", p, answers.respond())
+    ((change, _),) = handler.writer.posted
+    assert (change.smsc_id, change.part_status) == ("3ac1", MessageStatus.DELIVERED)
+
+
+async def test_an_mo_from_an_impossible_sender_is_refused_for_good():
+    handler, answers = Handler(), Answers()
+    handler.on_deliver("telcel", mo(b"ALTA", sender="5" * 40), answers.respond())
+    assert answers.statuses == [Status.ESME_RINVSRCADR]
+    assert handler.messages == [] and handler.mo_refused == 1

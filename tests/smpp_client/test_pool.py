@@ -12,7 +12,7 @@ from config.settings import CarrierSettings
 from smpp_client import pool as P
 from smpp_client.concat import parse_udh
 from smpp_client.constants import Status
-from smpp_client.errors import LINK_LOST, NO_ROUTE
+from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, NO_ROUTE
 from smpp_client.pool import Carrier, CarrierPool, Job
 
 from .raw_smsc import RawSmsc, Scripted, all_bound
@@ -147,6 +147,39 @@ async def test_a_routing_error_fails_over_to_the_next_carrier():
         assert outcome.route == "a > b (after a: ESME_RINVDSTADR)"
         assert len(a.received) == len(b.received) == 1
         assert pool.carriers["a"].failovers_out == 1
+        await pool.stop(1)
+
+
+async def test_an_unusable_message_id_fails_over_and_is_never_handed_on():
+    async with (
+        RawSmsc() as smsc_a,
+        RawSmsc() as smsc_b,
+        Scripted(smsc_a, lambda p, n: (0, b"x" * 65 + b"\x00")) as a,
+        Scripted(smsc_b) as b,
+    ):
+        pool = await started_pool(carrier_settings("a", smsc_a.port), carrier_settings("b", smsc_b.port))
+        outcomes = Outcomes()
+        for i in range(3):
+            pool.submit(job(outcomes, f"m{i}", msisdn=f"+52551234500{i}"))
+        results = await outcomes.wait(3)
+        assert [(o.kind, o.carrier) for o in results] == [("submitted", "b")] * 3
+        assert all(o.smsc_ids[0].startswith("id") for o in results)
+        assert results[0].route == "a > b (after a: unusable message id)"
+        carrier = pool.carriers["a"]
+        assert carrier.bad_message_ids == 3 and carrier.errors == {INVALID_MESSAGE_ID: 3}
+        assert len(a.received) == len(b.received) == 3
+        await pool.stop(1)
+
+
+async def test_an_unusable_message_id_with_no_other_carrier_goes_back_to_the_outbox():
+    async with RawSmsc() as smsc, Scripted(smsc, lambda p, n: (0, b"caf\xe9\x00")) as script:
+        pool = await started_pool(carrier_settings("a", smsc.port))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))
+        (outcome,) = await outcomes.wait(1)
+        assert (outcome.kind, outcome.status, outcome.smsc_ids) == ("retry", INVALID_MESSAGE_ID, [])
+        assert outcome.error == "unusable message id"
+        assert len(script.received) == 1  # not resent from memory: the SMSC may well deliver it
         await pool.stop(1)
 
 

@@ -1,5 +1,5 @@
-"""Receipts in the database (SQLite and PostgreSQL): id forms, early receipts, multi-part status rules,
-batched transitions."""
+"""Receipts in the database (SQLite and PostgreSQL): id forms and carriers' relations, open parts only,
+early and ambiguous receipts, multi-part status rules, batched transitions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 
 from gateway.domain.status import MessageStatus, Priority
 from gateway.store import outbox
-from gateway.store.models import message_status_history, messages
+from gateway.store.models import message_parts, message_status_history, messages
+from gateway.store.receipt_matching import apply_receipts
 from gateway.store.status_writer import StatusWriter
-from smpp_client.receipts import message_id_keys
+from smpp_client.message_ids import Relation
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
 D, U, E = MessageStatus.DELIVERED, MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED
@@ -47,9 +48,15 @@ def _history(db, mid: int) -> list[str]:
 
 
 def receipt(smsc_id: str, status=D, carrier="telcel", at=NOW + timedelta(seconds=5)):
-    return outbox.ReceiptUpdate(
-        carrier, message_id_keys(smsc_id), status, "000" if status == D else "001", at
-    )
+    return outbox.ReceiptUpdate(carrier, smsc_id, status, "000" if status == D else "001", at)
+
+
+def submitted(db, *ids: str, carrier: str = "telcel", at: datetime = NOW) -> list[int]:
+    """One single-part message per SMSC id, recorded as submitted with it."""
+    mids = db.transaction(outbox.enqueue, [_row() for _ in ids], at)
+    changes = [outbox.Submitted(m, carrier, [i], at) for m, i in zip(mids, ids, strict=True)]
+    db.transaction(outbox.apply_submitted, changes)
+    return mids
 
 
 @pytest.mark.parametrize(
@@ -60,7 +67,7 @@ def test_ids_match_across_hex_and_decimal(db, submitted_id, receipt_id):
     (mid,) = db.transaction(outbox.enqueue, [_row()], NOW)
     db.transaction(outbox.apply_submitted, [outbox.Submitted(mid, "telcel", [submitted_id], NOW)])
     r = receipt(receipt_id)
-    assert db.transaction(outbox.apply_receipts, [r]) == []
+    assert db.transaction(apply_receipts, [r]) == []
     assert (r.matched, r.message_id, r.message_status, r.latency) == (True, mid, D, 5.0)
     assert _message(db, mid)["status"] == "delivered"
 
@@ -78,7 +85,7 @@ def test_multi_part_status_rules(db):
     )
     # one batch: delivered parts, a failing part before the others answer, an expired one
     db.transaction(
-        outbox.apply_receipts,
+        apply_receipts,
         [receipt("a1"), receipt("a2"), receipt("b2", U), receipt("c1"), receipt("c3", E), receipt("d1")],
     )
     assert [_message(db, m)["status"] for m in (ok, failing, expiring, late)] == [
@@ -88,8 +95,8 @@ def test_multi_part_status_rules(db):
         "submitted",
     ]
     # later receipts: the failed message keeps its status, its parts' receipts are kept
-    db.transaction(outbox.apply_receipts, [receipt("a3"), receipt("b1"), receipt("b3"), receipt("d2")])
-    db.transaction(outbox.apply_receipts, [receipt("d3")])
+    db.transaction(apply_receipts, [receipt("a3"), receipt("b1"), receipt("b3"), receipt("d2")])
+    db.transaction(apply_receipts, [receipt("d3")])
     assert _message(db, ok)["status"] == "delivered"
     assert _message(db, late)["status"] == "delivered"
     failed = _message(db, failing)
@@ -102,12 +109,79 @@ def test_multi_part_status_rules(db):
 def test_duplicate_and_unknown_receipts(db):
     (mid,) = db.transaction(outbox.enqueue, [_row()], NOW)
     db.transaction(outbox.apply_submitted, [outbox.Submitted(mid, "telcel", ["x1"], NOW)])
-    unmatched = db.transaction(
-        outbox.apply_receipts,
-        [receipt("x1"), receipt("x1"), receipt("zz"), receipt("x1", carrier="movistar")],
-    )
-    assert [u.smsc_id_keys[0] for u in unmatched] == ["zz", "x1"]
+    rs = [receipt("x1"), receipt("x1"), receipt("zz"), receipt("x1", carrier="movistar")]
+    unmatched = db.transaction(apply_receipts, rs)
+    # the second x1 finds its part final already: it changes nothing
+    assert [(u.smsc_id, u.carrier) for u in unmatched] == [
+        ("x1", "telcel"),
+        ("zz", "telcel"),
+        ("x1", "movistar"),
+    ]
     assert _history(db, mid) == ["queued", "submitted", "delivered"]  # once
+    # on their last try, a duplicate is told apart from an unknown id
+    for u in unmatched:
+        u.last_try = True
+    again = db.transaction(apply_receipts, unmatched)
+    assert [u.final_only for u in again] == [True, False, False]
+    assert _message(db, mid)["parts"][0]["status"] == "delivered"
+
+
+def test_an_id_is_matched_as_written_unless_the_carrier_writes_it_in_another_base(db):
+    # decimal ids at the SMSC: "16" and "22" are two messages; a hex receipt "16" means 22
+    as_16, as_22 = submitted(db, "16", "22")
+    r = receipt("16")
+    (unmatched,) = db.transaction(apply_receipts, [r])  # carrier's relation unknown: ambiguous
+    assert unmatched.ambiguous and not unmatched.matched
+    assert {_message(db, m)["status"] for m in (as_16, as_22)} == {"submitted"}
+    relations = {"telcel": Relation.SUBMIT_DECIMAL_RECEIPT_HEX}
+    assert db.transaction(apply_receipts, [r], relations) == []
+    assert (r.message_id, _message(db, as_22)["status"], _message(db, as_16)["status"]) == (
+        as_22,
+        "delivered",
+        "submitted",
+    )
+    r = receipt("16")
+    assert db.transaction(apply_receipts, [r], {"telcel": Relation.SAME}) == []
+    assert r.message_id == as_16
+    # a relation that cannot read the id: nothing is guessed
+    hex_receipt = receipt("1f")
+    assert db.transaction(apply_receipts, [hex_receipt], {"telcel": Relation.SUBMIT_HEX_RECEIPT_DECIMAL}) == [
+        hex_receipt
+    ]
+
+
+def test_a_match_in_one_form_only_is_evidence_of_the_carriers_relation(db):
+    decimal, other = submitted(db, "26", "abc-1")
+    r, plain = receipt("1a"), receipt("abc-1")  # "1a" can only be hex for 26
+    assert db.transaction(apply_receipts, [r, plain]) == []
+    assert (r.message_id, r.evidence) == (decimal, Relation.SUBMIT_DECIMAL_RECEIPT_HEX)
+    assert (plain.message_id, plain.evidence) == (other, None)  # no other form: no evidence
+
+
+def test_only_open_parts_are_candidates_the_most_recently_submitted_first(db):
+    # an SMSC that restarted its counter: id 7 named a message delivered long ago
+    (old,) = submitted(db, "7", at=NOW - timedelta(days=1))
+    db.transaction(apply_receipts, [receipt("7", at=NOW - timedelta(hours=23))])
+    (older,) = submitted(db, "7", at=NOW)
+    (newer,) = submitted(db, "7", at=NOW + timedelta(seconds=1))
+    (other_carrier,) = submitted(db, "7", carrier="movistar", at=NOW + timedelta(seconds=2))
+    first, second, third = receipt("7"), receipt("7"), receipt("7")
+    assert db.transaction(apply_receipts, [first]) == []
+    assert first.message_id == newer
+    assert db.transaction(apply_receipts, [second, third]) == [third]
+    assert second.message_id == older
+    assert _history(db, old) == ["queued", "submitted", "delivered"]  # untouched
+    with db.engine.connect() as conn:
+        done_at = conn.execute(select(message_parts.c.done_at).where(message_parts.c.message_id == old))
+        assert done_at.scalar_one() == NOW - timedelta(hours=23)
+    assert _message(db, other_carrier)["status"] == "submitted"
+
+
+def test_ids_on_two_parts_of_one_message_may_repeat(db):
+    (mid,) = db.transaction(outbox.enqueue, [_row(2)], NOW)
+    db.transaction(outbox.apply_submitted, [outbox.Submitted(mid, "telcel", ["same", "same"], NOW)])
+    assert db.transaction(apply_receipts, [receipt("same"), receipt("same")]) == []
+    assert _message(db, mid)["status"] == "delivered"
 
 
 def test_submitted_records_encoding_segments_and_route(db):
@@ -157,7 +231,7 @@ def test_retries_give_back_the_attempt_unless_it_counts(db):
 def test_failures_first_one_wins_and_final_messages_stay(db):
     a, b = db.transaction(outbox.enqueue, [_row(), _row()], NOW)
     db.transaction(outbox.apply_submitted, [outbox.Submitted(b, "telcel", ["b"], NOW)])
-    db.transaction(outbox.apply_receipts, [receipt("b")])
+    db.transaction(apply_receipts, [receipt("b")])
     db.transaction(
         outbox.apply_failures,
         [
@@ -243,7 +317,7 @@ def test_a_big_batch_costs_a_few_statements(db):
     try:
         rs = [receipt(f"s{m}") for m in ids[:300]]
         rs += [receipt(f"s{m}{x}") for m in ids[300:] for x in "ab"]
-        assert db.transaction(outbox.apply_receipts, rs) == []
+        assert db.transaction(apply_receipts, rs) == []
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) <= 6, statements

@@ -12,7 +12,7 @@ import pytest
 
 from smpp_client import pdu as codec
 from smpp_client.constants import Cmd, Status, Tlv
-from smpp_client.errors import LINK_LOST, RESPONSE_TIMEOUT
+from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, RESPONSE_TIMEOUT
 from smpp_client.session import SessionConfig, SessionListener, SmppSession
 
 from .raw_smsc import RawSmsc, Recorder, header
@@ -117,22 +117,162 @@ async def test_unknown_tlv_is_kept_and_the_receipt_acknowledged():
             assert p.tlvs[0x1403] == b"\x01\x02" and p.tlvs[0x3177] == b"vendor"
 
 
-async def test_unknown_command_gets_generic_nack_and_the_link_stays_up():
+def _head(frame: bytes) -> tuple[int, int, int]:
+    """(command_id, status, sequence) of a frame the codec may not decode (submit_multi_resp)."""
+    _, command_id, status, seq = struct.unpack_from(">IIII", frame)
+    return command_id, status, seq
+
+
+async def _next_head(conn, timeout: float = 5.0) -> tuple[int, int, int]:
+    while True:
+        head = _head(await conn.read_frame(timeout))
+        if head[0] != Cmd.ENQUIRE_LINK:
+            return head
+
+
+# what an SMSC may send an ESME, and what it is answered (None: nothing, it has no response)
+SMSC_REQUESTS = [
+    ("unknown", header(16, 0x00000099, 0, 42), (Cmd.GENERIC_NACK, Status.ESME_RINVCMDID)),
+    ("query_sm", codec.make(Cmd.QUERY_SM, 42, message_id="x"), (Cmd.QUERY_SM_RESP, Status.ESME_RINVCMDID)),
+    ("submit_sm", codec.make(Cmd.SUBMIT_SM, 42, **SUBMIT), (Cmd.SUBMIT_SM_RESP, Status.ESME_RINVCMDID)),
+    (
+        "replace_sm",
+        codec.make(Cmd.REPLACE_SM, 42, message_id="x", short_message=b"y"),
+        (Cmd.REPLACE_SM_RESP, Status.ESME_RINVCMDID),
+    ),
+    ("cancel_sm", codec.make(Cmd.CANCEL_SM, 42, message_id="x"), (Cmd.CANCEL_SM_RESP, Status.ESME_RINVCMDID)),
+    (
+        "submit_multi",
+        header(16 + 4, Cmd.SUBMIT_MULTI, 0, 42) + b"\x00\x01\x01\x00",
+        (Cmd.SUBMIT_MULTI_RESP, Status.ESME_RINVCMDID),
+    ),
+    (
+        "bind_transceiver",
+        codec.make(Cmd.BIND_TRANSCEIVER, 42, system_id="x", password="y"),
+        (Cmd.BIND_TRANSCEIVER_RESP, Status.ESME_RALYBND),
+    ),
+    (
+        "bind_receiver",
+        codec.make(Cmd.BIND_RECEIVER, 42, system_id="x", password="y"),
+        (Cmd.BIND_RECEIVER_RESP, Status.ESME_RALYBND),
+    ),
+    ("outbind", codec.make(Cmd.OUTBIND, 42, system_id="smsc", password="pw"), (Cmd.GENERIC_NACK, 4)),
+    ("truncated outbind", header(16 + 2, Cmd.OUTBIND, 0, 42) + b"ab", (Cmd.GENERIC_NACK, 4)),
+    ("alert_notification", codec.make(Cmd.ALERT_NOTIFICATION, 42, source_addr="5255", esme_addr="1"), None),
+    ("stray submit_sm_resp", codec.make(Cmd.SUBMIT_SM_RESP, 42, message_id="zz"), None),
+    ("stray deliver_sm_resp", codec.make(Cmd.DELIVER_SM_RESP, 42, message_id=""), None),
+    ("stray query_sm_resp", header(16, Cmd.QUERY_SM_RESP, Status.ESME_RQUERYFAIL, 42), None),
+    ("stray generic_nack", codec.generic_nack(42, Status.ESME_RSYSERR), None),
+    ("stray bind_transceiver_resp", codec.make(Cmd.BIND_TRANSCEIVER_RESP, 42, system_id="x"), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"), [(r[1], r[2]) for r in SMSC_REQUESTS], ids=[r[0] for r in SMSC_REQUESTS]
+)
+async def test_every_pdu_an_smsc_may_send_is_answered_or_dropped_and_the_link_stays_up(sent, answer):
+    async with RawSmsc() as smsc:
+        session, events = make_session(smsc.port)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            await asyncio.wait_for(events.bound.wait(), 5)
+            conn.send(sent)
+            conn.send(codec.make(Cmd.ENQUIRE_LINK, 43))  # answered after whatever the PDU gets
+            if answer is not None:
+                assert await _next_head(conn) == (*answer, 42)
+            assert await _next_head(conn) == (Cmd.ENQUIRE_LINK_RESP, 0, 43)
+            entry = submit(session)
+            conn.respond(await conn.read_until(Cmd.SUBMIT_SM), message_id="ok")
+            assert await entry.wait() == ("answer", 0, "ok")
+            assert smsc.accepted == 1 and session.is_bound
+            assert sum(session.unexpected.values()) == 1
+
+
+async def test_a_response_of_another_kind_never_answers_a_submit():
+    async with RawSmsc() as smsc:
+        session, events = make_session(smsc.port)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            await asyncio.wait_for(events.bound.wait(), 5)
+            entry = submit(session)
+            request = await conn.read_until(Cmd.SUBMIT_SM)
+            for command in (Cmd.DELIVER_SM_RESP, Cmd.DATA_SM_RESP, Cmd.ENQUIRE_LINK_RESP, Cmd.QUERY_SM_RESP):
+                conn.send(header(17, command, 0, request.sequence) + b"\x00")
+            conn.send(codec.make(Cmd.ENQUIRE_LINK, 50))
+            await conn.read_until(Cmd.ENQUIRE_LINK_RESP)
+            assert not entry.done.is_set() and session.in_flight == 1
+            conn.respond(request, message_id="real")
+            assert await entry.wait() == ("answer", 0, "real")
+            assert session.unexpected == {"deliver_sm_resp": 1, "data_sm_resp": 1, "query_sm_resp": 1}
+
+
+class IdEvents(Events):
+    def __init__(self):
+        super().__init__()
+        self.unusable: list[bytes] = []
+
+    def unusable_message_id(self, session, raw):
+        self.unusable.append(raw)
+
+
+@pytest.mark.parametrize(
+    ("body", "usable"),
+    [
+        (b"a" * 64 + b"\x00", "a" * 64),
+        (b"0123abc-_:.", "0123abc-_:."),  # no NUL: forgiven
+        (b"a" * 65 + b"\x00", None),  # 65 characters: 66 octets with the NUL
+        (b"b" * 65, None),
+        (b"9" * 5000 + b"\x00", None),
+        (b"caf\xe9\x00", None),  # non-ASCII
+        (b"ab cd\x00", None),
+        (b"a\x01b\x00", None),
+        (b"\x00", None),  # empty
+        (b"", None),
+    ],
+    ids=["64", "no-nul", "65", "65-no-nul", "5000-digits", "latin1", "space", "control", "empty", "no-body"],
+)
+async def test_an_unusable_message_id_fails_the_submit_and_never_reaches_the_caller(body, usable):
+    async with RawSmsc() as smsc:
+        config = SessionConfig(carrier="raw", host="127.0.0.1", port=smsc.port, system_id="s", password="p")
+        events = IdEvents()
+        session = SmppSession(config, lambda s, p, respond: respond(0), listener=events)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            await asyncio.wait_for(events.bound.wait(), 5)
+            entry = submit(session)
+            request = await conn.read_until(Cmd.SUBMIT_SM)
+            conn.send(header(16 + len(body), Cmd.SUBMIT_SM_RESP, 0, request.sequence) + body)
+            if usable is None:
+                assert await entry.wait() == ("answer", INVALID_MESSAGE_ID, "")
+                assert events.unusable == [body.split(b"\x00")[0]]
+                assert session.bad_message_ids == 1
+            else:
+                assert await entry.wait() == ("answer", 0, usable)
+                assert events.unusable == []
+            assert session.is_bound and session.in_flight == 0
+
+
+async def test_data_sm_reaches_the_handler_and_gets_data_sm_resp():
     async with RawSmsc() as smsc:
         session, _events = make_session(smsc.port)
         async with running(session):
             conn = await smsc.accept_bound()
-            conn.send(header(16, 0x00000099, 0, 42))
-            nack = await conn.read_until(Cmd.GENERIC_NACK)
-            assert (nack.sequence, nack.status) == (42, Status.ESME_RINVCMDID)
-            # requests an ESME does not serve get generic_nack too
-            conn.send(codec.make(Cmd.QUERY_SM, 43, message_id="x"))
-            nack = await conn.read_until(Cmd.GENERIC_NACK)
-            assert (nack.sequence, nack.status) == (43, Status.ESME_RINVCMDID)
-            entry = submit(session)
-            conn.respond(await conn.read_until(Cmd.SUBMIT_SM), message_id="ok")
-            assert await entry.wait() == ("answer", 0, "ok")
-            assert smsc.accepted == 1
+            conn.send(
+                codec.make(
+                    Cmd.DATA_SM,
+                    61,
+                    source_addr="525512345678",
+                    destination_addr="30311",
+                    tlvs={Tlv.MESSAGE_PAYLOAD: b"AYUDA"},
+                )
+            )
+            assert _head(await conn.read_frame()) == (Cmd.DATA_SM_RESP, 0, 61)
+            (p,) = session.delivered
+            assert p.command_id == Cmd.DATA_SM and p.tlvs[Tlv.MESSAGE_PAYLOAD] == b"AYUDA"
+            assert session.data_sm == 1
+            # one it cannot decode gets data_sm_resp with the error
+            conn.send(header(16 + 2, Cmd.DATA_SM, 0, 62) + b"\x00\x01")
+            assert _head(await conn.read_frame()) == (Cmd.DATA_SM_RESP, Status.ESME_RINVCMDLEN, 62)
 
 
 async def test_a_truncated_pdu_gets_its_error_response_and_the_link_stays_up():
@@ -361,3 +501,16 @@ async def test_many_submits_in_one_turn_leave_in_one_write():
                 seq = struct.unpack_from(">I", frame, 12)[0]
                 conn.send(codec.make(Cmd.SUBMIT_SM_RESP, seq, message_id=str(seq)))
             assert [(await e.wait())[1] for e in entries] == [0] * 50
+
+
+async def test_a_request_of_the_caller_gets_its_own_answer_even_an_enquire_link():
+    async with RawSmsc() as smsc:
+        session, events = make_session(smsc.port)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            await asyncio.wait_for(events.bound.wait(), 5)
+            answer = asyncio.ensure_future(session.request(Cmd.ENQUIRE_LINK))
+            probe = await conn.read_until(Cmd.ENQUIRE_LINK)
+            conn.respond(probe)
+            assert (await asyncio.wait_for(answer, 5)).command_id == Cmd.ENQUIRE_LINK_RESP
+            assert session.unexpected == {}

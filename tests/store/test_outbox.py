@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from gateway.domain.status import MessageStatus, Priority
-from gateway.store import outbox
+from gateway.store import outbox, receipt_matching
 from gateway.store.models import message_status_history, messages
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
@@ -95,10 +95,10 @@ def test_submit_then_receipts_roll_up_per_message(db):
     assert _status(db, multi) == MessageStatus.SUBMITTED
 
     def receipt(carrier, smsc_id, status):
-        return outbox.ReceiptUpdate(carrier, (smsc_id,), status, "000", NOW)
+        return outbox.ReceiptUpdate(carrier, smsc_id, status, "000", NOW)
 
     unmatched = db.transaction(
-        outbox.apply_receipts,
+        receipt_matching.apply_receipts,
         [
             receipt("telcel", "a1", MessageStatus.DELIVERED),
             receipt("telcel", "b1", MessageStatus.DELIVERED),
@@ -107,11 +107,11 @@ def test_submit_then_receipts_roll_up_per_message(db):
             receipt("movistar", "a1", MessageStatus.DELIVERED),  # right id, wrong carrier
         ],
     )
-    assert [u.smsc_id_keys for u in unmatched] == [("zz",), ("a1",)]
+    assert [u.smsc_id for u in unmatched] == ["zz", "a1"]
     assert _status(db, single) == MessageStatus.DELIVERED
     assert _status(db, multi) == MessageStatus.SUBMITTED  # one part still out
     assert _status(db, failing) == MessageStatus.UNDELIVERABLE  # one part failed: the message failed
-    db.transaction(outbox.apply_receipts, [receipt("telcel", "b2", MessageStatus.DELIVERED)])
+    db.transaction(receipt_matching.apply_receipts, [receipt("telcel", "b2", MessageStatus.DELIVERED)])
     assert _status(db, multi) == MessageStatus.DELIVERED
     assert _history(db, multi) == ["queued", "submitted", "delivered"]
     detail = db.transaction(outbox.get_message, multi)
@@ -164,3 +164,20 @@ def test_a_submit_result_for_a_message_cancelled_meanwhile_is_not_news(db):
     db.transaction(outbox.apply_failures, failures)
     assert [f.applied for f in failures] == [True, False]
     assert len(changes_of(failures)) == 1
+
+
+def test_an_operators_retry_keeps_counting_attempts_and_restarts_the_budget(db):
+    (mid,) = db.transaction(outbox.enqueue, [_row()], NOW)
+    (first,) = db.transaction(outbox.claim, "a", 10, NOW, 60)
+    assert (first.attempts, first.attempts_since_retry) == (1, 1)
+    db.transaction(outbox.apply_failures, [outbox.Failed(mid, MessageStatus.FAILED, 8, "ESME_RSYSERR", NOW)])
+
+    def plan(priority):
+        return MessageStatus.QUEUED, NOW, NOW + timedelta(hours=1)
+
+    later = NOW + timedelta(minutes=5)
+    db.transaction(outbox.retry_message, mid, plan, later)
+    (again,) = db.transaction(outbox.claim, "a", 10, later, 60)
+    assert (again.attempts, again.attempts_at_retry, again.attempts_since_retry) == (2, 1, 1)
+    detail = db.transaction(outbox.get_message, mid)
+    assert detail["attempts"] == 2 and detail["attempts_at_retry"] == 1
