@@ -100,7 +100,7 @@ class Proc:
         env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
         prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
         self.popen = subprocess.Popen(
-            [sys.executable, *prefix, "-m", "gateway.cli", command, "--config", str(config)],
+            [sys.executable, *prefix, "-m", "gateway.cli.main", command, "--config", str(config)],
             cwd=ROOT,
             env=env,
             stdout=log.open("w"),

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import free_port, peak_rss_mb  # noqa: E402
-from gateway.api.auth import Signer  # noqa: E402
+from gateway.http.signing import Signer  # noqa: E402
 
 SECRET = "bench-secret"
 SIGNER = Signer("bench", SECRET)
@@ -117,7 +117,7 @@ def one_run(subscribers: int) -> dict:
         env = {**os.environ, "SMSGW_BENCH_SECRET": SECRET}
         log = (workdir / "gateway.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)],
             env=env,
             stdout=log,
             stderr=log,

@@ -96,7 +96,7 @@ def run_once(csv_path: Path, rows: int, workdir: Path, n: int) -> dict:
     config = workdir / f"import-{n}.toml"
     write_config(config, f"sqlite:///{db}")
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    smsgw = [sys.executable, "-m", "gateway.cli"]
+    smsgw = [sys.executable, "-m", "gateway.cli.main"]
     subprocess.run(
         [*smsgw, "db", "upgrade", "--config", str(config)], check=True, capture_output=True, env=env
     )

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import cpu_seconds, free_port, peak_rss_mb  # noqa: E402
-from gateway.api.auth import sign  # noqa: E402
+from gateway.http.signing import sign  # noqa: E402
 
 SECRET = "bench-secret"
 ENV = {"SMSGW_BENCH_SECRET": SECRET}
@@ -64,7 +64,7 @@ def start_gateway(workdir: Path, log_level: str) -> tuple[subprocess.Popen, int]
     config = workdir / "smsgw.toml"
     write_config(config, port, f"sqlite:///{workdir / 'ingest.db'}", log_level)
     env = {**os.environ, **ENV}
-    smsgw = [sys.executable, "-m", "gateway.cli"]
+    smsgw = [sys.executable, "-m", "gateway.cli.main"]
     subprocess.run(
         [*smsgw, "db", "upgrade", "--config", str(config)], env=env, check=True, capture_output=True
     )

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import free_port  # noqa: E402
-from gateway.api.auth import Signer  # noqa: E402
+from gateway.http.signing import Signer  # noqa: E402
 
 SECRET = "bench-secret"
 SIGNER = Signer("bench", SECRET)
@@ -156,7 +156,7 @@ def one_run(args, run: int) -> dict:
         config = workdir / "smsgw.toml"
         write_config(config, gw_port, http_port, smpp, db_url, args.routing == "even")
         env = {**os.environ, "SMSGW_BENCH_SECRET": SECRET, "SMSGW_BENCH_PASSWORD": "smsgw"}
-        cli = [sys.executable, "-m", "gateway.cli"]
+        cli = [sys.executable, "-m", "gateway.cli.main"]
         sim_log, gw_log = (workdir / "sim.log").open("wb"), (workdir / "gateway.log").open("wb")
         sim = subprocess.Popen(
             [*cli, "simulator", "--config", str(config)], env=env, stdout=sim_log, stderr=sim_log

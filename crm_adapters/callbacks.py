@@ -32,8 +32,8 @@ import structlog
 from yarl import URL
 
 from gateway import clock
-from gateway.api.auth import CLIENT_HEADER, SIGNATURE_HEADER, sign
 from gateway.domain.status import MessageStatus
+from gateway.http.signing import CLIENT_HEADER, SIGNATURE_HEADER, sign
 from gateway.store import callbacks as store
 from gateway.store import outbox
 from gateway.store.db import Database

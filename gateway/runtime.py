@@ -14,22 +14,22 @@ from aiohttp import web
 
 from config.settings import Settings
 from crm_adapters.wiring import CrmAdapters
+from gateway.http.api.metrics import MetricsSources
+from gateway.http.app import build_app
+from gateway.http.dashboard import MOUNT as DASHBOARD_MOUNT
+from gateway.http.dashboard import DashboardContext, dashboard_app
+from gateway.http.deps import ApiContext
+from gateway.services.citizen_sms import CitizenInbox
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import OutboxJobs
 from smpp_client.message_ids import ReceiptIdRelations
 from smpp_client.pool import CarrierPool
 
-from .api.context import ApiContext
-from .api.metrics import MetricsSources
-from .app import build_app
-from .dashboard import MOUNT as DASHBOARD_MOUNT
-from .dashboard import DashboardContext, dashboard_app
 from .domain.composer import Composer
 from .domain.templates import TemplateRenderer
 from .inbound import InboundHandler
 from .notices import NoticeServices
 from .operators.context import OperatorAuth
-from .replies import CitizenInbox
 from .services.intake import IntakeService
 from .store.db import Database
 from .store.status_writer import StatusWriter

@@ -36,12 +36,12 @@ def test_the_wheel_builds_quietly_with_every_data_file(tmp_path):
         "config/default.toml",
         "config/demo.toml",
         "config/zones/miguel_hidalgo.csv",
-        "gateway/static/dashboard.html",
+        "gateway/http/static/dashboard.html",
         "gateway/operators/templates/login.html",
         "simulator/static/handsets.html",
         "migrations/script.py.mako",
         "migrations/versions/0001_initial_schema.py",
-        "gateway/cli.py",
+        "gateway/cli/main.py",
     } <= names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()

@@ -3,7 +3,7 @@ gateway's copy is older than ``refresh_status_after_seconds``, so the answer is 
 now, not the last poll's. A refresh that fails or takes longer than ``refresh_timeout_seconds``
 is logged and the citizen gets the copy the gateway has.
 
-:class:`FreshStatusInbox` wraps the citizens' inbox (gateway/replies.py) for the SMPP side; it
+:class:`FreshStatusInbox` wraps the citizens' inbox (gateway/services/citizen_sms.py) for the SMPP side; it
 changes nothing else about how an SMS is handled.
 """
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.api.problems import Problem
+from gateway.http.problems import Problem
 
 from . import pages
 from .context import OPERATOR_AUTH, SESSION, OperatorAuth, client_address

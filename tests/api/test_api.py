@@ -15,12 +15,12 @@ from aiohttp import StreamReader
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy import func, select, update
 
-from gateway.api.auth import Signer, sign
-from gateway.api.common import read_body
-from gateway.api.context import ApiContext
-from gateway.app import build_app
 from gateway.domain.composer import Composer
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.app import build_app
+from gateway.http.deps import ApiContext
+from gateway.http.responses import read_body
+from gateway.http.signing import Signer, sign
 from gateway.store.db import Database
 from gateway.store.models import cases, citizens, events, messages
 

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.api.context import ApiContext
-from gateway.app import build_app
-from gateway.demo import get_command, post_command
+from gateway.cli.demo import get_command, post_command
 from gateway.domain.composer import Composer
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.app import build_app
+from gateway.http.deps import ApiContext
 
 TOOLS = ("bash", "curl", "openssl")
 pytestmark = pytest.mark.skipif(

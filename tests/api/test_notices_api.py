@@ -14,13 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from gateway import clock
-from gateway.api.auth import Signer
-from gateway.api.context import ApiContext
-from gateway.api.openapi import OPERATIONS, routes_of
-from gateway.app import build_app
 from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.api.openapi import OPERATIONS, routes_of
+from gateway.http.app import build_app
+from gateway.http.deps import ApiContext
+from gateway.http.signing import Signer
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
 from gateway.store.models import broadcasts, callbacks, citizens, events, message_status_history, messages
@@ -402,7 +402,7 @@ async def test_openapi_describes_every_route_and_nothing_else(api):
     documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
     assert documented == routes_of(api.client.app)
     assert routes_of(api.client.app) <= set(OPERATIONS), (
-        "a route has no description in gateway/api/openapi.py"
+        "a route has no description in gateway/http/api/openapi.py"
     )
     schemes = doc["components"]["securitySchemes"]
     assert {s.get("name") for s in schemes.values() if s["type"] == "apiKey"} == {

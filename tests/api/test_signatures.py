@@ -16,14 +16,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from gateway import clock
-from gateway.api.auth import CLIENT_HEADER, SIGNATURE_HEADER, Signer, sign, sign_v1
-from gateway.api.authentication import PUBLIC_ROUTES, V1_ROUTES
-from gateway.api.context import ApiContext
-from gateway.api.openapi import routes_of
-from gateway.app import build_app
 from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.api.openapi import routes_of
+from gateway.http.app import build_app
+from gateway.http.authentication import PUBLIC_ROUTES, V1_ROUTES
+from gateway.http.deps import ApiContext
+from gateway.http.signing import CLIENT_HEADER, SIGNATURE_HEADER, Signer, sign, sign_v1
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
 from gateway.store.db import Database

@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from gateway import clock
-from gateway.api.auth import Signer
-from gateway.api.context import ApiContext
-from gateway.app import build_app
 from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.app import build_app
+from gateway.http.deps import ApiContext
+from gateway.http.signing import Signer
 from gateway.store import outbox
 from gateway.store.models import citizens, consent_events, messages, subscriptions
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from config.settings import CONFIG_DIR, ConfigError
 from crm_adapters.mapping import CrmInbound, load_mapping
-from gateway.api.auth import Signer
-from gateway.api.context import ApiContext
-from gateway.app import build_app
 from gateway.domain.composer import Composer
 from gateway.domain.templates import TemplateRenderer
+from gateway.http.app import build_app
+from gateway.http.deps import ApiContext
+from gateway.http.signing import Signer
 from gateway.services.intake import IntakeService
 from gateway.store.models import cases, events, messages
 

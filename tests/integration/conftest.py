@@ -8,7 +8,7 @@ import json
 import aiohttp
 import pytest
 
-from gateway.api.auth import Signer
+from gateway.http.signing import Signer
 from gateway.runtime import GatewayRuntime
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings

@@ -20,8 +20,8 @@ from sqlalchemy import func, insert, select
 from gateway import clock
 from gateway.domain import dates
 from gateway.domain.status import Priority
-from gateway.replies import Handled
 from gateway.runtime import GatewayRuntime
+from gateway.services.citizen_sms import Handled
 from gateway.store import outbox
 from gateway.store.models import (
     appointments,

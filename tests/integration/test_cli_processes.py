@@ -60,7 +60,7 @@ async def _running(args: list[str], env: dict[str, str], ready: str, cwd: Path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.cli.main",
         *args,
         env=env,
         cwd=cwd,
@@ -154,7 +154,7 @@ async def test_simulator_configuration_mistakes_name_the_key_and_the_variable(tm
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.cli.main",
         "simulator",
         env=_env(SMSGW_SIMULATOR_CARRIERS_TELCEL_PORT="many"),
         cwd=tmp_path,

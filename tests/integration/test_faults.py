@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway import clock
-from gateway.api.messages import message_view
 from gateway.domain.status import FINAL_STATUSES, Priority
+from gateway.http.api.messages import message_view
 from gateway.inbound import InboundHandler
 from gateway.runtime import GatewayRuntime
 from gateway.store import outbox

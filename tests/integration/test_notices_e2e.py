@@ -274,7 +274,7 @@ async def test_reminder_jobs_survive_a_restart_and_fire(db_url, simulator, monke
 async def test_the_crm_gets_signed_status_callbacks(db_url, simulator):
     from aiohttp import web
 
-    from gateway.api.auth import verify
+    from gateway.http.signing import verify
 
     received: list[dict] = []
     got = asyncio.Event()

@@ -141,7 +141,7 @@ async def test_sigterm_ends_serve_within_its_grace_time_while_the_database_never
         ids = queue(SimpleNamespace(db=db, jobs=SimpleNamespace(wake=lambda: None)), 300)  # before serve
         env = {**os.environ, **TEST_ENV}
         proc = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)),
+            *(sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)),
             cwd=REPO,
             env=env,
             stdout=out,

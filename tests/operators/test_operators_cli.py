@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway import clock
-from gateway.cli import main
-from gateway.demo import DEMO_OPERATOR, DEMO_OPERATOR_PASSWORD, ensure_demo_operator
+from gateway.cli.demo import DEMO_OPERATOR, DEMO_OPERATOR_PASSWORD, ensure_demo_operator
+from gateway.cli.main import main
 from gateway.operators import accounts, sessions
 from gateway.operators.passwords import Passwords
 from gateway.operators.roles import Role
@@ -74,7 +74,7 @@ def cli(monkeypatch, capsys):
 def smsgw(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "operators", *args],
+        [sys.executable, "-m", "gateway.cli.main", "operators", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from config.settings import DashboardSettings
-from gateway.dashboard import MOUNT, DashboardContext, dashboard_app
+from gateway.http.dashboard import MOUNT, DashboardContext, dashboard_app
 from gateway.operators.audit import audit
 from gateway.operators.context import OperatorAuth
 from gateway.operators.roles import Role

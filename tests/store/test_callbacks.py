@@ -17,9 +17,9 @@ from sqlalchemy import select
 from yarl import URL as Url
 
 from crm_adapters.callbacks import StatusCallbacks
-from gateway.api.auth import verify
-from gateway.api.problems import Problem
 from gateway.domain.status import MessageStatus
+from gateway.http.problems import Problem
+from gateway.http.signing import verify
 from gateway.store import appointments, outbox
 from gateway.store import callbacks as store
 from gateway.store.models import callbacks, events

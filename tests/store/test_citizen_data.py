@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gateway import clock
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.domain.composer import Composer
 from gateway.domain.events import Event
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
-from gateway.replies import CitizenInbox
+from gateway.services.citizen_sms import CitizenInbox
 from gateway.store import broadcasts, outbox
 from gateway.store.intake import accept_event
 from gateway.store.models import (

@@ -11,7 +11,7 @@ from gateway import clock
 from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
-from gateway.replies import CitizenInbox
+from gateway.services.citizen_sms import CitizenInbox
 from gateway.store.models import citizens, consent_events, messages, mobile_messages
 
 CITY = ZoneInfo("America/Mexico_City")

@@ -8,7 +8,8 @@ import hmac
 
 import pytest
 
-from gateway.api.auth import (
+from gateway.http.problems import Problem
+from gateway.http.signing import (
     CLIENT_HEADER,
     SIGNATURE_HEADER,
     parse_signature,
@@ -17,7 +18,6 @@ from gateway.api.auth import (
     signed_headers,
     verify,
 )
-from gateway.api.problems import Problem
 
 SECRETS = {"cesac": "s3cret", "other": "another-secret"}
 NOW = 1_790_000_000
@@ -75,7 +75,7 @@ def test_sign_v1_is_t_and_v1_over_timestamp_and_body():
 
 
 def test_sign_without_timestamp_uses_the_current_clock(monkeypatch):
-    monkeypatch.setattr("gateway.api.auth.time.time", lambda: NOW + 0.9)
+    monkeypatch.setattr("gateway.http.signing.time.time", lambda: NOW + 0.9)
     assert sign("s3cret", POST, EVENTS, BODY).startswith(f"t={NOW},v2=")
     assert sign_v1("s3cret", BODY).startswith(f"t={NOW},v1=")
 
@@ -156,9 +156,9 @@ def test_replay_keys_differ_by_path_method_body_and_time():
 
 
 def test_verify_uses_the_current_clock_by_default(monkeypatch):
-    monkeypatch.setattr("gateway.api.auth.time.time", lambda: float(NOW))
+    monkeypatch.setattr("gateway.http.signing.time.time", lambda: float(NOW))
     assert _verify(_headers(sign("s3cret", POST, EVENTS, BODY, NOW)), now=None).client_id == "cesac"
-    monkeypatch.setattr("gateway.api.auth.time.time", lambda: float(NOW + 301))
+    monkeypatch.setattr("gateway.http.signing.time.time", lambda: float(NOW + 301))
     _refused(_headers(sign("s3cret", POST, EVENTS, BODY, NOW)), now=None)
 
 

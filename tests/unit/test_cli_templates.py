@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.domain.preview import TemplateTooLong
 from gateway.domain.templates import DEFAULT_DIRECTORY
 from gateway.runtime import GatewayRuntime

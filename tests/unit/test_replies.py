@@ -15,8 +15,8 @@ from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.domain.preview import TemplateTooLong
 from gateway.domain.templates import DEFAULT_DIRECTORY, TemplateRenderer
 from gateway.domain.zones import load_zones
-from gateway.importer import normalize_fast
-from gateway.replies import REPLY_TEMPLATES, CitizenInbox
+from gateway.services.citizen_sms import REPLY_TEMPLATES, CitizenInbox
+from gateway.services.subscriber_import import normalize_fast
 from tests.conftest import make_settings
 
 ZONES = load_zones()

@@ -17,7 +17,7 @@ from config.settings import (
     load_simulator_settings,
     read_toml,
 )
-from gateway.demo import port_overrides
+from gateway.cli.demo import port_overrides
 
 PROD_ENV = {
     "SMSGW_TELCEL_PASSWORD": "t-pass",

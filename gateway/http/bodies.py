@@ -14,8 +14,8 @@ import math
 
 from aiohttp import web
 
-from .authentication import BODY
-from .problems import Problem
+from gateway.http.authentication import BODY
+from gateway.http.problems import Problem
 
 MEDIA_TYPE = "application/json"
 MAX_DEPTH = 32

@@ -5,10 +5,20 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from .api import broadcasts, crm_events, events, health, messages, metrics, openapi, stats, subscriptions
-from .api.authentication import authentication_middleware
-from .api.context import CONTEXT, ApiContext
-from .api.problems import Problem
+from gateway.http.api import (
+    broadcasts,
+    crm_events,
+    events,
+    health,
+    messages,
+    metrics,
+    openapi,
+    stats,
+    subscriptions,
+)
+from gateway.http.authentication import authentication_middleware
+from gateway.http.deps import CONTEXT, ApiContext
+from gateway.http.problems import Problem
 
 log = structlog.get_logger("api")
 

@@ -21,10 +21,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from gateway import clock
-from gateway.api.common import iso
-from gateway.api.problems import Problem
 from gateway.domain.phone import mask_msisdn
 from gateway.domain.status import Priority
+from gateway.http.problems import Problem
+from gateway.http.responses import iso
 from gateway.operators import accounts, pages
 from gateway.operators import audit as audit_log
 from gateway.operators.context import OPERATOR_AUTH, SESSION, OperatorAuth

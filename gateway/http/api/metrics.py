@@ -17,11 +17,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
+from gateway.http.deps import CONTEXT
 from gateway.store.models import messages
 from smpp_client.errors import error_name
 from smpp_client.metrics import Exposition
-
-from .context import CONTEXT
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTBOX_CACHE_SECONDS = 5.0

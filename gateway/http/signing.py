@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from .problems import Problem
+from gateway.http.problems import Problem
 
 CLIENT_HEADER = "X-Smsgw-Client"
 SIGNATURE_HEADER = "X-Smsgw-Signature"

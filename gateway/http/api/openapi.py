@@ -12,9 +12,8 @@ from aiohttp import web
 
 from gateway.domain.catalog import EVENT_KINDS, TOPICS
 from gateway.domain.status import MessageStatus
-
-from . import subscriptions as subscriptions_api
-from .common import json_response
+from gateway.http.api import subscriptions as subscriptions_api
+from gateway.http.responses import json_response
 
 SIGNED = [{"client": [], "signature": []}]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

@@ -45,11 +45,10 @@ import structlog
 from sqlalchemy import Connection, and_, func, insert, select
 
 from config.settings import RepliesSettings
-
-from . import clock
-from .domain.catalog import TOPICS
-from .domain.composer import ComposedText, zones_label
-from .domain.keywords import (
+from gateway import clock
+from gateway.domain.catalog import TOPICS
+from gateway.domain.composer import ComposedText, zones_label
+from gateway.domain.keywords import (
     Intent,
     Request,
     ZoneResolution,
@@ -58,17 +57,17 @@ from .domain.keywords import (
     parse,
     resolve_zones,
 )
-from .domain.notices import NoticePolicy
-from .domain.preview import TemplateTooLong, worst_case_context
-from .domain.status import Priority
-from .domain.templates import clip
-from .domain.zones import Zone
-from .store import appointments, consent, outbox
-from .store.db import Database
-from .store.models import appointments as appointments_table
-from .store.models import cases, mobile_messages
-from .store.subscriptions import subscribe, unsubscribe
-from .store.zones import ids_of
+from gateway.domain.notices import NoticePolicy
+from gateway.domain.preview import TemplateTooLong, worst_case_context
+from gateway.domain.status import Priority
+from gateway.domain.templates import clip
+from gateway.domain.zones import Zone
+from gateway.store import appointments, consent, outbox
+from gateway.store.db import Database
+from gateway.store.models import appointments as appointments_table
+from gateway.store.models import cases, mobile_messages
+from gateway.store.subscriptions import subscribe, unsubscribe
+from gateway.store.zones import ids_of
 
 log = structlog.get_logger("replies")
 
@@ -655,7 +654,7 @@ def _zone_ids(conn: Connection, policy: NoticePolicy, zones: list[Zone]) -> list
     try:
         return ids_of(conn, zones)
     except LookupError:
-        from .store.zones import sync_zones
+        from gateway.store.zones import sync_zones
 
         sync_zones(conn, policy.zones, clock.utcnow())
         return ids_of(conn, zones)
@@ -675,7 +674,7 @@ def mo_counts(conn: Connection, msisdn: str, since: datetime) -> dict[str, int]:
 def check_reply_templates(settings) -> dict[tuple[str, str], ComposedText]:
     """The start-up check of the reply templates, from the configuration alone (``smsgw serve``
     and ``demo`` run it before starting; raises TemplateTooLong)."""
-    from .notices import build_composer
+    from gateway.notices import build_composer
 
     policy = NoticePolicy(build_composer(settings))
     inbox = CitizenInbox(None, policy, settings.replies, max_segments=settings.templates.max_segments)

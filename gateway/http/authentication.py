@@ -1,7 +1,7 @@
 """Every ``/api/v1/*`` request but the public OpenAPI document is authenticated here, once.
 
 The middleware reads the body (bounded by ``max_body_bytes``), verifies the signature against the
-method, the request target as sent and the body (gateway/api/auth.py) and registers it as seen
+method, the request target as sent and the body (gateway/http/signing.py) and registers it as seen
 (a replay is a 401 in every process: gateway/store/signatures.py), then hands the client id, the
 body and the signature to the handler as ``request[CLIENT_ID]``, ``request[BODY]`` and
 ``request[SIGNATURE]``. A request matching no route goes on unauthenticated, to its 404 or 405.
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.http.deps import CONTEXT, ApiContext
+from gateway.http.problems import Problem
+from gateway.http.responses import read_body
+from gateway.http.signing import unauthorized, verify
 from gateway.store.signatures import Seen
-
-from .auth import unauthorized, verify
-from .common import read_body
-from .context import CONTEXT, ApiContext
-from .problems import Problem
 
 CLIENT_ID = web.RequestKey("client_id", str)
 BODY = web.RequestKey("body", bytes)

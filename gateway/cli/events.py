@@ -13,7 +13,7 @@ import sys
 
 
 def _client(settings, client_id: str) -> None:
-    from gateway.cli import _fail
+    from gateway.cli.main import _fail
 
     if settings.crm_client(client_id) is None:
         known = ", ".join(c.id for c in settings.crm_clients) or "none configured"
@@ -22,13 +22,13 @@ def _client(settings, client_id: str) -> None:
 
 def cmd_events_import(args: argparse.Namespace) -> None:
     from gateway import clock
-    from gateway.citizen_commands import _settings
-    from gateway.cli import _check_schema, _check_templates, _fail
-    from gateway.event_import import import_events
-    from gateway.importer import ProgressBar
+    from gateway.cli.citizens import _settings
+    from gateway.cli.main import _check_schema, _check_templates, _fail
     from gateway.logging import configure_logging
     from gateway.notices import build_policy
+    from gateway.services.event_import import import_events
     from gateway.services.intake import IntakeService
+    from gateway.services.subscriber_import import ProgressBar
     from gateway.store.db import Database
     from gateway.store.intake import IntakeBatcher
     from gateway.store.zones import sync_zones
@@ -67,9 +67,9 @@ def cmd_events_import(args: argparse.Namespace) -> None:
 
 def cmd_crm_phones_import(args: argparse.Namespace) -> None:
     from crm_adapters.phone_import import import_phone_numbers
-    from gateway.citizen_commands import _settings
-    from gateway.cli import _check_schema, _fail
-    from gateway.event_import import bad_rows
+    from gateway.cli.citizens import _settings
+    from gateway.cli.main import _check_schema, _fail
+    from gateway.services.event_import import bad_rows
     from gateway.store.db import Database
 
     settings = _settings(args.config)

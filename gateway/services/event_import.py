@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.domain.events import EVENT_FIELDS
-from gateway.importer import MAX_BAD_SHOWN, Progress, _count_lines
 from gateway.services.intake import IntakeResult, IntakeService
+from gateway.services.subscriber_import import MAX_BAD_SHOWN, Progress, _count_lines
 
 CHUNK_ROWS = 500
 

@@ -7,12 +7,11 @@ import structlog
 from aiohttp import web
 
 from gateway import clock
+from gateway.http.authentication import CLIENT_ID
+from gateway.http.deps import CONTEXT
+from gateway.http.problems import Problem
+from gateway.http.responses import iso, json_response
 from gateway.store import broadcasts, callbacks
-
-from .authentication import CLIENT_ID
-from .common import iso, json_response
-from .context import CONTEXT
-from .problems import Problem
 
 log = structlog.get_logger("api")
 

@@ -20,7 +20,7 @@ from config.settings import DEFAULT_CONFIG, ConfigError, Settings
 
 def _settings(path: str | None) -> Settings:
     from config.settings import load_settings
-    from gateway.cli import _AnySecret, _fail
+    from gateway.cli.main import _AnySecret, _fail
 
     try:
         return load_settings(path or DEFAULT_CONFIG, env=_AnySecret(os.environ))
@@ -30,7 +30,7 @@ def _settings(path: str | None) -> Settings:
 
 
 def _number(raw: str) -> str:
-    from gateway.cli import _fail
+    from gateway.cli.main import _fail
     from gateway.domain.phone import InvalidNumber, normalize_msisdn
 
     try:
@@ -41,11 +41,11 @@ def _number(raw: str) -> str:
 
 
 def cmd_subscribers_import(args: argparse.Namespace) -> None:
-    from gateway.cli import _check_schema, _fail
+    from gateway.cli.main import _check_schema, _fail
     from gateway.domain.templates import languages_in
     from gateway.domain.zones import DEFAULT_ZONES_FILE, load_zones
-    from gateway.importer import ImportReport, ProgressBar, import_subscribers
     from gateway.notices import template_directory
+    from gateway.services.subscriber_import import ImportReport, ProgressBar, import_subscribers
     from gateway.store.db import make_engine
 
     settings = _settings(args.config)
@@ -82,7 +82,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> None:
 
 
 def cmd_citizens_export(args: argparse.Namespace) -> None:
-    from gateway.cli import _check_schema
+    from gateway.cli.main import _check_schema
     from gateway.store.db import Database
     from gateway.store.privacy import export
 
@@ -102,7 +102,7 @@ def cmd_citizens_export(args: argparse.Namespace) -> None:
 
 def cmd_citizens_forget(args: argparse.Namespace) -> None:
     from gateway import clock
-    from gateway.cli import _check_schema
+    from gateway.cli.main import _check_schema
     from gateway.store.db import Database
     from gateway.store.privacy import forget
 

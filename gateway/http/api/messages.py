@@ -11,15 +11,14 @@ from sqlalchemy import select
 from gateway import clock
 from gateway.domain.phone import InvalidNumber, mask_msisdn, normalize_msisdn
 from gateway.domain.status import MessageStatus, Priority
+from gateway.http.authentication import CLIENT_ID
+from gateway.http.deps import CONTEXT
+from gateway.http.problems import Problem
+from gateway.http.responses import iso, json_response
 from gateway.store import outbox, queries
 from gateway.store.models import events, messages
 from gateway.store.queries import MessageFilter
 from smpp_client.constants import status_name
-
-from .authentication import CLIENT_ID
-from .common import iso, json_response
-from .context import CONTEXT
-from .problems import Problem
 
 log = structlog.get_logger("api")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .problems import Problem
+from gateway.http.problems import Problem
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

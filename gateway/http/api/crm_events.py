@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .authentication import CLIENT_ID
-from .common import json_response
-from .context import CONTEXT
-from .json_body import read_json
-from .problems import Problem, invalid
+from gateway.http.authentication import CLIENT_ID
+from gateway.http.bodies import read_json
+from gateway.http.deps import CONTEXT
+from gateway.http.problems import Problem, invalid
+from gateway.http.responses import json_response
 
 
 async def post_crm_event(request: web.Request) -> web.Response:

@@ -11,14 +11,13 @@ from sqlalchemy import select
 from gateway import clock
 from gateway.domain.catalog import REQUIRED_FIELDS
 from gateway.domain.events import EventInvalid, parse_event
+from gateway.http.authentication import CLIENT_ID, SIGNATURE, register_once, replay
+from gateway.http.bodies import read_json
+from gateway.http.deps import CONTEXT
+from gateway.http.problems import Problem, invalid
+from gateway.http.responses import json_response
 from gateway.store.intake import same_payload
 from gateway.store.models import events
-
-from .authentication import CLIENT_ID, SIGNATURE, register_once, replay
-from .common import json_response
-from .context import CONTEXT
-from .json_body import read_json
-from .problems import Problem, invalid
 
 log = structlog.get_logger("api")
 

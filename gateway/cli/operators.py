@@ -17,13 +17,12 @@ import os
 import sys
 
 from config.settings import DEFAULT_CONFIG, ConfigError, Settings
-
-from .roles import Role
+from gateway.operators.roles import Role
 
 
 def _settings(path: str | None) -> Settings:
     from config.settings import load_settings
-    from gateway.cli import _AnySecret, _check_schema, _fail
+    from gateway.cli.main import _AnySecret, _check_schema, _fail
 
     try:
         settings = load_settings(path or DEFAULT_CONFIG, env=_AnySecret(os.environ))
@@ -43,9 +42,8 @@ def _actor() -> str:
 
 def read_password(stdin=None) -> str:
     """The new password: a line of standard input, or asked twice at a terminal."""
-    from gateway.cli import _fail
-
-    from .passwords import check_new_password
+    from gateway.cli.main import _fail
+    from gateway.operators.passwords import check_new_password
 
     stdin = stdin or sys.stdin
     if stdin.isatty():
@@ -71,9 +69,8 @@ def _database(settings: Settings):
 
 
 def _username(raw: str) -> str:
-    from gateway.cli import _fail
-
-    from .accounts import normalize_username
+    from gateway.cli.main import _fail
+    from gateway.operators.accounts import normalize_username
 
     try:
         return normalize_username(raw)
@@ -84,10 +81,9 @@ def _username(raw: str) -> str:
 
 def cmd_add(args: argparse.Namespace) -> None:
     from gateway import clock
-
-    from . import accounts
-    from .audit import record
-    from .passwords import Passwords
+    from gateway.operators import accounts
+    from gateway.operators.audit import record
+    from gateway.operators.passwords import Passwords
 
     settings = _settings(args.config)
     name = _username(args.name)
@@ -114,9 +110,8 @@ def cmd_add(args: argparse.Namespace) -> None:
 def _change(settings: Settings, name: str, action: str, change) -> int:
     """Apply ``change(conn, account, now)`` to an existing operator, audited; its sessions ended."""
     from gateway import clock
-
-    from . import accounts, sessions
-    from .audit import record
+    from gateway.operators import accounts, sessions
+    from gateway.operators.audit import record
 
     db = _database(settings)
 
@@ -147,8 +142,8 @@ def _change(settings: Settings, name: str, action: str, change) -> int:
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:
-    from . import accounts
-    from .passwords import Passwords
+    from gateway.operators import accounts
+    from gateway.operators.passwords import Passwords
 
     settings, name = _settings(args.config), _username(args.name)  # before asking for the password
     password_hash = Passwords().hash(read_password())
@@ -162,7 +157,7 @@ def cmd_passwd(args: argparse.Namespace) -> None:
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> None:
-    from . import accounts
+    from gateway.operators import accounts
 
     name = _username(args.name)
     ended = _change(
@@ -187,7 +182,7 @@ def _when(moment) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from . import accounts
+    from gateway.operators import accounts
 
     settings = _settings(args.config)
     db = _database(settings)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import clock
+from gateway.http.deps import CONTEXT
+from gateway.http.responses import iso, json_response
 from gateway.store import queries
-
-from .common import iso, json_response
-from .context import CONTEXT
 
 
 async def get_stats(request: web.Request) -> web.Response:

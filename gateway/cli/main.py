@@ -139,7 +139,7 @@ def _simulator_settings(settings: Settings):
 def cmd_simulator(args: argparse.Namespace) -> None:
     """The simulator alone, like a carrier: its own settings, none of the gateway's secrets."""
     from config.settings import load_simulator_settings
-    from gateway.demo import simulator_ports
+    from gateway.cli.demo import simulator_ports
     from gateway.logging import configure_logging
     from simulator.app import Simulator
 
@@ -163,7 +163,7 @@ def cmd_simulator(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from config.settings import read_toml
-    from gateway.demo import banner, ensure_demo_operator, port_overrides
+    from gateway.cli.demo import banner, ensure_demo_operator, port_overrides
     from gateway.runtime import GatewayRuntime
     from gateway.store.migrate import upgrade
     from simulator.app import Simulator
@@ -213,7 +213,7 @@ def _check_templates(settings: Settings) -> None:
     """A template that can render longer than [templates] max_segments stops start-up."""
     from gateway.domain.preview import TemplateTooLong
     from gateway.notices import check
-    from gateway.replies import check_reply_templates
+    from gateway.services.citizen_sms import check_reply_templates
 
     try:
         check(settings)
@@ -297,13 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     preview = templates_sub.add_parser("preview", help="each template's example with encoding and parts")
     preview.add_argument("--config", metavar="PATH", help="TOML configuration file (default: the demo's)")
     preview.set_defaults(func=cmd_templates_preview)
-    from gateway.citizen_commands import register  # issue 6: subscribers import, citizens export/forget
+    from gateway.cli.citizens import register  # issue 6: subscribers import, citizens export/forget
 
     register(sub)
-    from gateway.operators.commands import register as register_operators
+    from gateway.cli.operators import register as register_operators
 
     register_operators(sub)
-    from gateway.event_commands import register as register_event_commands
+    from gateway.cli.events import register as register_event_commands
 
     register_event_commands(sub)
     return parser

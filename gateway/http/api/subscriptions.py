@@ -1,12 +1,13 @@
 """GET / POST / DELETE /api/v1/subscriptions: a CRM manages a citizen's alerts on their behalf.
 
-The same rules as the SMS keywords (gateway/replies.py): topics AGUA, VIAL, EMERGENCIA, AVISOS (none
-= every topic); zones by colonia name or postal code (none = every zone), a name that means several
-colonias is refused naming the choices; DELETE without a topic is the opt-out (subscriptions
-removed, waiting messages cancelled, nothing more sent). A citizen who opted out is subscribed again
-only with ``"consent": "explicit"`` (the CRM states the citizen asked for it); otherwise 409. Every
-change is in the consent ledger with channel ``api``, the client id and the request. No SMS is sent
-by these endpoints. Errors are problem+json naming the field at fault; nothing is written on any.
+The same rules as the SMS keywords (gateway/services/citizen_sms.py): topics AGUA, VIAL, EMERGENCIA,
+AVISOS (none = every topic); zones by colonia name or postal code (none = every zone), a name that
+means several colonias is refused naming the choices; DELETE without a topic is the opt-out
+(subscriptions removed, waiting messages cancelled, nothing more sent). A citizen who opted out is
+subscribed again only with ``"consent": "explicit"`` (the CRM states the citizen asked for it);
+otherwise 409. Every change is in the consent ledger with channel ``api``, the client id and the
+request. No SMS is sent by these endpoints. Errors are problem+json naming the field at fault;
+nothing is written on any.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from gateway.domain.keywords import zone_or_problem
 from gateway.domain.languages import parse_language
 from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.domain.zones import Zone, ZoneDirectory
+from gateway.http.authentication import BODY, CLIENT_ID
+from gateway.http.bodies import read_json
+from gateway.http.deps import CONTEXT
+from gateway.http.problems import Problem
+from gateway.http.responses import iso, json_response
 from gateway.store import consent
 from gateway.store.models import citizens
 from gateway.store.subscriptions import subscribe, subscriptions_of, unsubscribe
 from gateway.store.zones import ids_of, sync_zones
-
-from .authentication import BODY, CLIENT_ID
-from .common import iso, json_response
-from .context import CONTEXT
-from .json_body import read_json
-from .problems import Problem
 
 _FIELDS = {"msisdn", "topic", "zones", "language", "consent"}
 _ALL = {"*", "ALL", "TODO", "TODOS"}
@@ -257,7 +257,7 @@ async def delete_subscription(request: web.Request) -> web.Response:
     return json_response(await ctx.db.run(work))
 
 
-# --- OpenAPI (merged into gateway/api/openapi.py) ----------------------------------------------------
+# --- OpenAPI (merged into gateway/http/api/openapi.py) ----------------------------------------------------
 
 _SIGNED = [{"client": [], "signature": []}]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

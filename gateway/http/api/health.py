@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import text
 
-from .common import json_response
-from .context import CONTEXT
+from gateway.http.deps import CONTEXT
+from gateway.http.responses import json_response
 
 
 async def healthz(request: web.Request) -> web.Response:
