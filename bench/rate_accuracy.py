@@ -1,6 +1,6 @@
 """Speed-limit accuracy, throttling and recovery of the SMPP client, with the database in the loop.
 
-The simulator runs in its own process (`smsgw simulator`); the gateway (GatewayRuntime on SQLite)
+The simulator runs in its own process (`smsgw simulator`); the gateway (Gateway on SQLite)
 runs in this one, instrumented to time every throttled part until the SMSC accepts it. Phases:
 
 A. accuracy: the carrier is configured at 100 segments/s (2 binds sharing the limit) and the
@@ -45,7 +45,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
     os.environ.update(ENV)
     from config.settings import load_settings
     from gateway.logging import configure_logging
-    from gateway.runtime import GatewayRuntime
+    from gateway.roles import build
     from gateway.store.migrate import upgrade
 
     configure_logging("json", "warning")
@@ -84,7 +84,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
     runtime = None
     try:
         wait_http(f"{sim_url}/sim/stats")
-        runtime = GatewayRuntime(load_settings(config))
+        runtime = build(load_settings(config))
         await runtime.start()
         assert await runtime.pool.wait_bound(10)
         carrier = runtime.pool.carriers["limited"]
@@ -125,7 +125,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
             nonlocal total
             await asyncio.to_thread(queue_messages, db_url, count, first_number=first, validity_hours=2)
             total += count
-            runtime.jobs.wake()
+            runtime.signals.outbox.set()
 
         # A: accuracy at the SMSC's own limit
         need_a = int(100 * (args.warmup_seconds + args.accuracy_seconds) + 600)

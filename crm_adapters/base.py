@@ -115,7 +115,7 @@ class PollingAdapter(ABC):
         every_seconds: float,
         max_backoff_seconds: float,
         owner: str,
-        now: Callable[[], datetime] = clock.utcnow,
+        now: Callable[[], datetime] = clock.now,
     ):
         self.name = name
         self.client_id = client_id

@@ -14,9 +14,13 @@ de-duplication). Each attempt is signed afresh.
 Callbacks are rows of the ``callbacks`` table (durable). A 2xx ends one; a 5xx, 408, 429, a
 timeout or a connection error retries it with exponential backoff (``backoff_seconds`` doubling up
 to ``max_backoff_seconds``) until ``max_attempts``; any other status (4xx, a redirect) gives up at
-once. Submit and receipt results reach this module through the status writer's ``on_change``
-hook: they are collected in memory and written in one batch per commit, so the writer is never
-slowed by a CRM.
+once.
+
+Two halves. :class:`CallbackQueue` writes the rows in the transaction that makes the change: the
+status writer's (submit and receipt results), expiry's and an opt-out's (messages that will not
+go), a citizen's SI / NO, an operator's cancel; so a change and its callback are committed
+together. :class:`CallbackSender` POSTs what is due, in whichever process runs it; it never holds
+up the status writer.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from yarl import URL
 from gateway import clock
 from gateway.domain.status import MessageStatus
 from gateway.http.signing import CLIENT_HEADER, SIGNATURE_HEADER, sign
+from gateway.signals import Wakeup
 from gateway.store import callbacks as store
 from gateway.store import outbox
 from gateway.store.db import Database
@@ -63,82 +68,30 @@ def changes_of(changes) -> list[tuple[int, str, datetime]]:
     return out
 
 
-class StatusCallbacks:
-    def __init__(
-        self,
-        db: Database,
-        targets: Mapping[str, str],
-        secrets: Mapping[str, str],
-        *,
-        timeout_seconds: float = 10,
-        max_attempts: int = 10,
-        backoff_seconds: float = 5,
-        max_backoff_seconds: float = 1800,
-        concurrency: int = 8,
-        batch: int = 100,
-        now: Callable[[], datetime] | None = None,
-    ):
-        self.db = db
-        self.targets = dict(targets)  # client id -> URL
-        self.secrets = dict(secrets)
-        self.timeout = timeout_seconds
-        self.max_attempts = max_attempts
-        self.backoff = backoff_seconds
-        self.max_backoff = max_backoff_seconds
-        self.concurrency = concurrency
-        self.batch = batch
-        self.now = now or (lambda: clock.utcnow())
-        self._collected: list[tuple[int, str, datetime]] = []
-        self._session: aiohttp.ClientSession | None = None
-        self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-        self._flushing: asyncio.Task | None = None
+class CallbackQueue:
+    """The callbacks a change owes, queued in its transaction; ``targets``: client id -> URL."""
+
+    def __init__(self, targets: Mapping[str, str]):
+        self.targets = dict(targets)
 
     @property
     def enabled(self) -> bool:
         return bool(self.targets)
 
-    # --- collecting ---------------------------------------------------------------------------
-
-    def on_change(self, changes) -> None:
-        """The status writer's hook: cheap, in memory; the rows are written by a task."""
-        if not self.targets:
-            return
+    def status_changes(self, conn, changes) -> None:
+        """The status writer's in-transaction hook: one callback per status a change set."""
         found = changes_of(changes)
-        if not found:
-            return
-        self._collected.extend(found)
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.get_running_loop().create_task(self.flush(), name="callbacks-flush")
+        if found:
+            store.enqueue_message_status(conn, self.targets, found, found[-1][2])
 
-    async def flush(self, attempts: int = 5) -> int:
-        """Write the collected changes as callback rows (one transaction per batch)."""
-        written, failures = 0, 0
-        while self._collected:
-            batch, self._collected = self._collected, []
-            try:
-                written += await self.db.run(store.enqueue_message_status, self.targets, batch, self.now())
-            except Exception:
-                failures += 1
-                if failures >= attempts:
-                    log.exception("status callbacks lost: could not queue them", count=len(batch))
-                    continue
-                log.exception("could not queue status callbacks; retrying")
-                self._collected[:0] = batch
-                await asyncio.sleep(0.5 * failures)
-        if written:
-            self.wake()
-        return written
+    def message_status(self, conn, message_ids: list[int], status: MessageStatus, now: datetime) -> None:
+        """Changes made by the gateway's own transactions (expiry, an opt-out's cancellations)."""
+        store.enqueue_message_status(
+            conn, self.targets, [(mid, status.value, now) for mid in message_ids], now
+        )
 
-    def status_hook(self, conn, message_ids: list[int], status: MessageStatus, now: datetime) -> None:
-        """For changes made by the gateway's own transactions (expiry): same transaction."""
-        if self.targets:
-            store.enqueue_message_status(
-                conn, self.targets, [(mid, status.value, now) for mid in message_ids], now
-            )
-
-    def appointment_hook(self, conn, appointment: dict) -> None:
-        """For record_answer(): the citizen's SI / NO, reported to the CRM that scheduled it."""
+    def appointment_answered(self, conn, appointment: dict) -> None:
+        """A citizen's SI / NO, reported to the CRM that scheduled the appointment."""
         url = self.targets.get(appointment["client_id"])
         if url is None:
             return
@@ -154,37 +107,67 @@ class StatusCallbacks:
             conn, [(appointment["client_id"], url, kind, None, payload)], appointment["answered_at"]
         )
 
+    def broadcast_cancelled(
+        self, conn, client_id: str, broadcast_id: int, event_key: str, cancelled: int, now: datetime
+    ) -> None:
+        url = self.targets.get(client_id)
+        if url is None:
+            return
+        payload = {
+            "type": "broadcast.cancelled",
+            "broadcast_id": broadcast_id,
+            "event_id": event_key,
+            "cancelled": cancelled,
+            "at": store.iso(now),
+        }
+        store.enqueue(conn, [(client_id, url, "broadcast.cancelled", None, payload)], now)
+
+
+class CallbackSender:
+    """POSTs the due callbacks, signed, with retries; woken by ``wakeup`` and every second."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: Mapping[str, str],
+        wakeup: Wakeup,
+        *,
+        timeout_seconds: float = 10,
+        max_attempts: int = 10,
+        backoff_seconds: float = 5,
+        max_backoff_seconds: float = 1800,
+        concurrency: int = 8,
+        batch: int = 100,
+        now: Callable[[], datetime] = clock.now,
+    ):
+        self.db = db
+        self.secrets = dict(secrets)
+        self.wakeup = wakeup
+        self.timeout = timeout_seconds
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.max_backoff = max_backoff_seconds
+        self.concurrency = concurrency
+        self.batch = batch
+        self.now = now
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task | None = None
+
     # --- sending ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.targets:
-            self._tasks.append(asyncio.create_task(self._run(), name="callbacks"))
-            self.wake()
+        self._task = asyncio.create_task(self._run(), name="callbacks")
 
     async def stop(self) -> None:
-        """Stop sending (what is queued stays in the table for the next start); changes reported
-        later by the status writer are still collected until close()."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        """Stop sending; what is queued stays in the table for the next start."""
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+                await self._task
+            self._task = None
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def close(self) -> None:
-        """After the status writer's last commit: write what was collected, then stop."""
-        await self.stop()
-        if self._flushing is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._flushing, 5)
-        await self.flush(attempts=1)
-        self.targets = {}  # nothing more is collected
-
-    def wake(self) -> None:
-        self._wakeup.set()
 
     def _backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.max_backoff, self.backoff * 2 ** max(0, attempts - 1)))
@@ -254,13 +237,10 @@ class StatusCallbacks:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), 1.0)  # retries come due without a wake
-            self._wakeup.clear()
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("callback round failed")
-                await asyncio.sleep(1.0)
+            await self.wakeup.wait(1.0)  # retries come due without a wake-up

@@ -48,7 +48,7 @@ class CrmAdapters:
         intake: IntakeService,
         *,
         owner: str,
-        now: Callable[[], datetime] = clock.utcnow,
+        now: Callable[[], datetime] = clock.now,
     ):
         self.db = db
         self.intake = intake

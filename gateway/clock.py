@@ -6,3 +6,9 @@ from datetime import UTC, datetime
 def utcnow() -> datetime:
     """Naive UTC, as stored in the database."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def now() -> datetime:
+    """:func:`utcnow` looked up at each call: the default clock of services, so a test that
+    replaces ``utcnow`` controls them too."""
+    return utcnow()

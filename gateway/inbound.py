@@ -61,8 +61,9 @@ def msisdn_e164(address: str, ton: int = 1) -> str:
 
 
 class InboundHandler:
-    def __init__(self, writer: StatusWriter, reassembly_seconds: float = 600.0):
+    def __init__(self, writer: StatusWriter, citizen_inbox=None, reassembly_seconds: float = 600.0):
         self.writer = writer
+        self.citizen_inbox = citizen_inbox
         self.reassembler = Reassembler(timeout_seconds=reassembly_seconds)
         self._next_expiry = 0.0
         self._tasks: set[asyncio.Task] = set()
@@ -175,6 +176,5 @@ class InboundHandler:
         log.info(
             "citizen message received", carrier=carrier, sender=mask_msisdn(msisdn_e164), length=len(text)
         )
-        inbox = getattr(self, "citizen_inbox", None)  # issue 6: gateway/replies.py CitizenInbox
-        if inbox is not None:
-            await inbox.handle(carrier, msisdn_e164, text, received_at)
+        if self.citizen_inbox is not None:
+            await self.citizen_inbox.handle(carrier, msisdn_e164, text, received_at)

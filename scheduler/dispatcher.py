@@ -30,6 +30,7 @@ import structlog
 from gateway import clock
 from gateway.domain.phone import mask_msisdn
 from gateway.domain.status import MessageStatus
+from gateway.signals import Wakeup
 from gateway.store import outbox
 from gateway.store.db import Database
 from gateway.store.status_writer import StatusWriter
@@ -48,6 +49,7 @@ class Dispatcher:
         db: Database,
         pool: CarrierPool,
         writer: StatusWriter,
+        wakeup: Wakeup,
         owner: str,
         batch_size: int = 500,
         lease_seconds: float = 120,
@@ -64,8 +66,8 @@ class Dispatcher:
         self._claiming = 0  # claims running in the database
         self._closed = False  # draining: no new claims
         self._settled: asyncio.Event | None = None
-        self.wake = lambda: None  # replaced by the scheduler job's trigger
-        pool.wake = self._room
+        self.more = False  # the last round filled its room: the next one may run at once
+        pool.wake = wakeup.set
         # numbers for /metrics
         self.claimed = 0
         self.outcomes: dict[str, int] = {}
@@ -74,11 +76,9 @@ class Dispatcher:
     def in_flight(self) -> int:
         return self._handed
 
-    def _room(self) -> None:
-        self.wake()
-
     async def dispatch_once(self) -> int:
         """One claim round; returns how many messages were handed to the links."""
+        self.more = False
         if self._closed:
             return 0
         room = min(self.batch_size, self.pool.capacity())
@@ -111,8 +111,7 @@ class Dispatcher:
                 priority=message.priority,
             )
             pool.submit(job)
-        if len(claimed) == room:
-            self.wake()
+        self.more = len(claimed) == room
         return len(claimed)
 
     async def drain(self) -> None:

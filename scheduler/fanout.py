@@ -17,6 +17,7 @@ from datetime import datetime
 import structlog
 
 from gateway import clock
+from gateway.signals import Wakeup
 from gateway.store import broadcasts
 from gateway.store.db import Database
 
@@ -27,24 +28,23 @@ class FanoutService:
     def __init__(
         self,
         db: Database,
+        wakeup: Wakeup,
+        on_queued: Callable[[], None],
+        *,
         chunk: int = 5000,
-        on_queued: Callable[[], None] = lambda: None,
-        now: Callable[[], datetime] | None = None,
+        now: Callable[[], datetime] = clock.now,
         idle_poll_seconds: float = 30.0,
     ):
         self.db = db
+        self.wakeup = wakeup  # a broadcast was accepted
+        self.on_queued = on_queued  # a chunk was queued
         self.chunk = chunk
-        self.on_queued = on_queued
-        self.now = now or (lambda: clock.utcnow())
+        self.now = now
         self.idle_poll_seconds = idle_poll_seconds
-        self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fanout")
-        self.wake()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -52,14 +52,6 @@ class FanoutService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-    def wake(self, broadcast_id: int | None = None) -> None:
-        self._idle.clear()
-        self._wakeup.set()
-
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        """Until every broadcast known when called is fanned out (tests, benchmarks)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def run_once(self) -> broadcasts.ChunkResult | None:
         """One chunk of the most urgent unfinished broadcast; None when there is none."""
@@ -82,21 +74,17 @@ class FanoutService:
         return total
 
     async def _run(self) -> None:
+        busy = True  # at start: unfinished broadcasts (a crash, a restart) resume
         while True:
-            # woken by this process's intake; the timeout finds broadcasts another process wrote
-            # (``smsgw events import``, a second gateway on the same database)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.idle_poll_seconds)
-            self._wakeup.clear()
+            if not busy:
+                # woken by this process's intake; the timeout finds broadcasts another process
+                # wrote (``smsgw events import``, a second gateway on the same database)
+                await self.wakeup.wait(self.idle_poll_seconds)
             try:
-                result = await self.run_once()
-                if result is None:
-                    self._idle.set()
-                else:
-                    self._wakeup.set()  # next chunk after requests and claims had their turn
+                busy = await self.run_once() is not None  # the next chunk after a turn of the loop
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("fan-out round failed; retrying")
                 await asyncio.sleep(1.0)
-                self._wakeup.set()
+            await asyncio.sleep(0)

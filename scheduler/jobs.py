@@ -1,14 +1,24 @@
-"""The APScheduler jobs that move the outbox: dispatch (claim and send) and expiry."""
+"""What moves the outbox: the dispatch loop (claim and send) and the periodic jobs (APScheduler).
+
+The dispatch loop runs a claim round whenever the ``outbox`` wake-up is set (messages queued,
+carriers with room, a bind up) and at least every ``interval_seconds`` (messages another process
+queued, retries coming due). Rounds follow each other while the last one filled the room it had.
+The periodic jobs (expiry, the quiet-hours release, the CRM pollers) are APScheduler interval jobs
+on one scheduler, added by the composition root.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway import clock
+from gateway.signals import Wakeup
 from gateway.store import outbox
 from gateway.store.db import Database
 
@@ -16,78 +26,66 @@ from .dispatcher import Dispatcher
 
 log = structlog.get_logger("scheduler")
 
-DISPATCH_JOB = "dispatch"
 EXPIRE_JOB = "expire"
 
 
-class OutboxJobs:
-    """Owns the scheduler. ``wake()`` runs the dispatch job now instead of at its next tick."""
-
-    def __init__(self, db: Database, dispatcher: Dispatcher, interval_seconds: float = 0.5):
-        self.db = db
+class DispatchLoop:
+    def __init__(self, dispatcher: Dispatcher, wakeup: Wakeup, interval_seconds: float = 0.5):
         self.dispatcher = dispatcher
+        self.wakeup = wakeup
         self.interval = interval_seconds
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.expire_hook = None  # outbox.StatusHook for the expired messages (status callbacks)
-        self._running = False
-        self._again = False
-        dispatcher.wake = self.wake
+        self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self.scheduler.add_job(
-            self._dispatch,
-            "interval",
-            seconds=self.interval,
-            id=DISPATCH_JOB,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now().astimezone(),
-        )
-        self.scheduler.add_job(
-            self._expire, "interval", seconds=30, id=EXPIRE_JOB, max_instances=1, coalesce=True
-        )
-        self.scheduler.start()
+        self._task = asyncio.create_task(self._run(), name="dispatch")
 
-    def shutdown(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
-    def wake(self) -> None:
-        """Run the dispatch rounds now (the interval job is the periodic safety net)."""
-        if self._running:
-            self._again = True
-            return
-        if self.scheduler.running:
-            self._start_rounds()
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.dispatcher.dispatch_once() and self.dispatcher.more:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch round failed")
+            await self.wakeup.wait(self.interval)
 
-    async def _dispatch(self) -> None:
-        if self._running:
-            self._again = True
-            return
-        self._start_rounds()
 
-    def _start_rounds(self) -> None:
-        # The rounds run in a task of their own, so under sustained load an APScheduler run ends at
-        # once instead of overlapping the next tick (which APScheduler skips with a warning each time).
-        self._running = True
-        self._rounds = asyncio.get_running_loop().create_task(self._dispatch_rounds(), name="dispatch")
+class Expiry:
+    """Queued or held messages past their validity become expired (and tell their CRM)."""
 
-    async def _dispatch_rounds(self) -> None:
+    def __init__(
+        self,
+        db: Database,
+        after: outbox.StatusHook | None = None,
+        now: Callable[[], datetime] = clock.now,
+    ):
+        self.db = db
+        self.after = after
+        self.now = now
+
+    async def run_once(self) -> int:
         try:
-            while True:
-                self._again = False
-                await self.dispatcher.dispatch_once()
-                if not self._again:
-                    break
-        except Exception:
-            log.exception("dispatch round failed")
-        finally:
-            self._running = False
-
-    async def _expire(self) -> None:
-        try:
-            count = await self.db.run(outbox.expire_overdue, clock.utcnow(), self.expire_hook)
-            if count:
-                log.info("messages expired before submission", count=count)
+            count = await self.db.run(outbox.expire_overdue, self.now(), self.after)
         except Exception:
             log.exception("expiry round failed")
+            return 0
+        if count:
+            log.info("messages expired before submission", count=count)
+        return count
+
+
+def interval_job(
+    scheduler: AsyncIOScheduler, job_id: str, seconds: float, run: Callable[[], Awaitable[object]]
+) -> None:
+    """One periodic job: never two runs of it at once, a missed run not repeated."""
+    scheduler.add_job(
+        run, "interval", seconds=seconds, id=job_id, max_instances=1, coalesce=True, replace_existing=True
+    )

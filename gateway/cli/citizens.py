@@ -44,7 +44,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> None:
     from gateway.cli.main import _check_schema, _fail
     from gateway.domain.templates import languages_in
     from gateway.domain.zones import DEFAULT_ZONES_FILE, load_zones
-    from gateway.notices import template_directory
+    from gateway.roles import template_directory
     from gateway.services.subscriber_import import ImportReport, ProgressBar, import_subscribers
     from gateway.store.db import make_engine
 

@@ -25,12 +25,14 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     from gateway.cli.citizens import _settings
     from gateway.cli.main import _check_schema, _check_templates, _fail
     from gateway.logging import configure_logging
-    from gateway.notices import build_policy
+    from gateway.roles import build_policy
     from gateway.services.event_import import import_events
     from gateway.services.intake import IntakeService
     from gateway.services.subscriber_import import ProgressBar
+    from gateway.signals import Signals
     from gateway.store.db import Database
     from gateway.store.intake import IntakeBatcher
+    from gateway.store.signatures import SeenSignatures
     from gateway.store.zones import sync_zones
 
     settings = _settings(args.config)
@@ -45,9 +47,11 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     db = Database(settings.database.url)
 
     async def run():
-        policy.zone_ids = await db.run(sync_zones, policy.zones, clock.utcnow())
-        # no wake-ups here: the running gateway's dispatcher, fan-out and reminders poll for work
-        service = IntakeService(db, policy, IntakeBatcher(db, policy, clock.utcnow))
+        await db.run(sync_zones, policy.zones, clock.utcnow())
+        # the wake-ups reach no one here: the running gateway's dispatcher, fan-out and reminders
+        # poll for work
+        batcher = IntakeBatcher(db, policy, clock.now)
+        service = IntakeService(db, policy, batcher, Signals(), SeenSignatures(db, 300))
         return await import_events(
             service, args.client, args.file, progress=None if args.quiet else ProgressBar()
         )

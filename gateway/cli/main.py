@@ -96,7 +96,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from gateway.runtime import GatewayRuntime
+    from gateway.roles import Role, build
 
     settings = _load(args.config)
     _setup_logging(settings)
@@ -107,18 +107,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     grace = settings.gateway.shutdown_grace_seconds
 
     async def main(stop: asyncio.Event) -> tuple[bool, bool]:
-        gateway = GatewayRuntime(settings)
+        gateway = build(settings, Role(args.role))
         await gateway.start()
         try:
             await stop.wait()
         finally:
-            # the runtime's stop is bounded; this is the last resort should anything still hang
+            # the gateway's stop is bounded; this is the last resort should anything still hang
             late = f"not stopped {grace + 5:g} s after the signal"
             watchdog = threading.Timer(grace + 5, _exit_now, (1, late))
             watchdog.daemon = True
             watchdog.start()
             clean = await gateway.stop(grace)
-        return clean, gateway.db is not None and gateway.db.busy
+        return clean, gateway.db.busy
 
     clean, stuck = _run(main)
     if stuck:
@@ -163,9 +163,11 @@ def cmd_simulator(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from config.settings import read_toml
+    from gateway import clock
     from gateway.cli.demo import banner, ensure_demo_operator, port_overrides
-    from gateway.runtime import GatewayRuntime
+    from gateway.roles import build
     from gateway.store.migrate import upgrade
+    from gateway.store.subscriptions import seed_demo
     from simulator.app import Simulator
 
     for key, value in DEMO_ENV_DEFAULTS.items():
@@ -191,10 +193,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     async def main(stop: asyncio.Event) -> None:
         sim = Simulator(sim_settings)
         await sim.start()
-        gateway = GatewayRuntime(settings)
+        gateway = build(settings)
         await gateway.start()
         await gateway.pool.wait_bound(5)
-        await gateway.notices.seed_demo()  # a few subscribers in the demo's zones
+        await gateway.db.run(seed_demo, gateway.policy.zones, clock.utcnow())  # a few subscribers
         print(banner(settings, gateway, sim), flush=True)
         try:
             await stop.wait()
@@ -212,12 +214,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def _check_templates(settings: Settings) -> None:
     """A template that can render longer than [templates] max_segments stops start-up."""
     from gateway.domain.preview import TemplateTooLong
-    from gateway.notices import check
-    from gateway.services.citizen_sms import check_reply_templates
+    from gateway.roles import check_all_templates
 
     try:
-        check(settings)
-        check_reply_templates(settings)  # issue 6: replies to citizens' SMS, AYUDA in one part
+        check_all_templates(settings)
     except (TemplateTooLong, ValueError, OSError) as exc:
         _fail(f"templates: {exc}")
 
@@ -245,14 +245,14 @@ class _AnySecret(dict):
 def cmd_templates_preview(args: argparse.Namespace) -> None:
     from config.settings import load_settings as load
     from gateway.domain.preview import TemplateTooLong, format_preview
-    from gateway.notices import check
+    from gateway.roles import check_notice_templates
 
     try:
         settings = load(args.config or DEMO_CONFIG, env=_AnySecret(os.environ))
     except ConfigError as exc:
         _fail(str(exc))
     try:
-        reports = check(settings)
+        reports = check_notice_templates(settings)
     except (TemplateTooLong, ValueError, OSError) as exc:
         _fail(f"templates: {exc}", code=1)
     print(format_preview(reports, settings.templates.max_segments))
@@ -279,7 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest revision")
     up.add_argument("--config", metavar="PATH", help="TOML configuration file")
     up.set_defaults(func=cmd_db_upgrade)
-    add("serve", cmd_serve, "run the gateway against the configured database and carriers")
+    serve = add("serve", cmd_serve, "run the gateway against the configured database and carriers")
+    serve.add_argument(
+        "--role",
+        choices=["all", "api", "dispatch"],
+        default="all",
+        help="api: the CRM API and dashboard; dispatch: the carrier links and the jobs; all: both",
+    )
     simulator = add("simulator", cmd_simulator, "run the SMSC simulator alone")
     simulator.description = (
         "The SMSC simulator alone: the [simulator] table of --config (without it, the defaults: "

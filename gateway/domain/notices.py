@@ -8,7 +8,6 @@ refused with a 422 writes nothing, and renders the texts it can before the trans
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -54,7 +53,6 @@ class NoticePolicy:
     max_segments: int = 3
     enrolment: bool = False
     emergency_scope: Literal["subscribers", "citizens"] = "subscribers"
-    zone_ids: Mapping[str, int] = field(default_factory=dict)  # zone key -> database id (after sync)
 
     @classmethod
     def simple(cls, composer: Composer, validity: timedelta | None = None) -> NoticePolicy:
@@ -158,11 +156,6 @@ class NoticePolicy:
         if prepared.zone_keys is None and prepared.kind.zones_optional:
             return self.emergency_scope
         return "subscribers"
-
-    def broadcast_zone_ids(self, prepared: Prepared) -> list[int] | None:
-        if prepared.zone_keys is None:
-            return None
-        return [self.zone_ids[k] for k in prepared.zone_keys]
 
     # --- appointment reminders -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from gateway.http.api import (
     subscriptions,
 )
 from gateway.http.authentication import authentication_middleware
-from gateway.http.deps import CONTEXT, ApiContext
+from gateway.http.deps import DEPS, OPS, ApiDependencies, OpsDependencies
 from gateway.http.problems import Problem
 
 log = structlog.get_logger("api")
@@ -44,30 +44,38 @@ async def problem_middleware(request: web.Request, handler):
         return Problem(500, "Internal error", "the error was logged", slug="internal").response(request.path)
 
 
-def build_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(
-        middlewares=[problem_middleware, authentication_middleware], client_max_size=ctx.max_body_bytes
-    )
-    app[CONTEXT] = ctx
+def _app(middlewares, client_max_size: int = 1024**2) -> web.Application:
+    return web.Application(middlewares=[problem_middleware, *middlewares], client_max_size=client_max_size)
 
-    async def close_signatures(_app: web.Application) -> None:
-        await ctx.signatures.close()
 
-    app.on_cleanup.append(close_signatures)
-    app.router.add_post("/api/v1/events", events.post_event)
-    app.router.add_post("/api/v1/crm/{client}/events", crm_events.post_crm_event)
-    app.router.add_get("/api/v1/messages/{id}", messages.get_message)
+def _add_ops(app: web.Application, ops: OpsDependencies) -> None:
+    app[OPS] = ops
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", metrics.metrics)
-    # issue 5: operator actions, lists, stats and the OpenAPI document
+
+
+def build_ops_app(ops: OpsDependencies) -> web.Application:
+    """What a process serves without the CRM API (the ``dispatch`` role): health and metrics."""
+    app = _app(())
+    _add_ops(app, ops)
+    return app
+
+
+def build_api_app(deps: ApiDependencies, ops: OpsDependencies) -> web.Application:
+    """The CRM API, with health and metrics."""
+    app = _app([authentication_middleware], deps.max_body_bytes)
+    app[DEPS] = deps
+    _add_ops(app, ops)
+    app.router.add_post("/api/v1/events", events.post_event)
+    app.router.add_post("/api/v1/crm/{client}/events", crm_events.post_crm_event)
+    app.router.add_get("/api/v1/messages/{id}", messages.get_message)
     app.router.add_get("/api/v1/messages", messages.list_messages)
     app.router.add_post("/api/v1/messages/{id}/retry", messages.retry_message)
     app.router.add_get("/api/v1/broadcasts/{id}", broadcasts.get_broadcast)
     app.router.add_post("/api/v1/broadcasts/{id}/cancel", broadcasts.cancel_broadcast)
     app.router.add_get("/api/v1/stats", stats.get_stats)
     app.router.add_get("/api/v1/openapi.json", openapi.get_openapi)
-    # issue 6: a CRM manages subscriptions on a citizen's behalf
     app.router.add_get("/api/v1/subscriptions", subscriptions.list_subscriptions)
     app.router.add_post("/api/v1/subscriptions", subscriptions.post_subscription)
     app.router.add_delete("/api/v1/subscriptions", subscriptions.delete_subscription)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.deps import CONTEXT, ApiContext
+from gateway.http.deps import DEPS, ApiDependencies
 from gateway.http.problems import Problem
 from gateway.http.responses import read_body
 from gateway.http.signing import unauthorized, verify
@@ -43,9 +43,9 @@ def replay() -> Problem:
     return unauthorized(REPLAY)
 
 
-async def register_once(ctx: ApiContext, seen: Seen) -> None:
+async def register_once(deps: ApiDependencies, seen: Seen) -> None:
     """Registers the signature as seen, or raises the 401 of a replay."""
-    if not await ctx.signatures.register(seen):
+    if not await deps.signatures.register(seen):
         raise replay()
 
 
@@ -62,7 +62,7 @@ async def authentication_middleware(request: web.Request, handler):
     route = _route(request) if request.path.startswith(API_PREFIX) else None
     if route is None or route in PUBLIC_ROUTES:
         return await handler(request)
-    ctx = request.app[CONTEXT]
+    ctx = request.app[DEPS]
     body = await read_body(request, ctx.max_body_bytes)
     verified = verify(
         request.headers,

@@ -35,11 +35,11 @@ Decisions (where the issue is silent):
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import Connection, and_, func, insert, select
@@ -68,6 +68,9 @@ from gateway.store.models import appointments as appointments_table
 from gateway.store.models import cases, mobile_messages
 from gateway.store.subscriptions import subscribe, unsubscribe
 from gateway.store.zones import ids_of
+
+if TYPE_CHECKING:
+    from crm_adapters.callbacks import CallbackQueue
 
 log = structlog.get_logger("replies")
 
@@ -152,41 +155,25 @@ class CitizenInbox:
         *,
         max_segments: int = 3,
         on_queued: Callable[[], None] = lambda: None,
+        callbacks: CallbackQueue | None = None,
+        on_callbacks: Callable[[], None] = lambda: None,
     ):
         self.db = db
         self.policy = policy
         self.settings = settings or RepliesSettings()
         self.max_segments = max_segments
-        self.on_queued = on_queued
-        self.on_callbacks: Callable[[], None] = lambda: None
-        # record_answer's hook (crm_adapters.callbacks.StatusCallbacks.appointment_hook) and the
-        # status hook for CRM messages cancelled by an opt-out; set by attach()
-        self.appointment_hook: Callable[[Connection, dict], None] | None = None
-        self.status_hook: consent.StatusHook | None = None
-        self._ready = asyncio.Event()
+        self.on_queued = on_queued  # a reply queued: wake the dispatcher
+        self.callbacks = callbacks  # what the CRMs are told (SI / NO, messages an opt-out cancelled)
+        self.on_callbacks = on_callbacks
         self.handled: dict[str, int] = {}  # outcome -> count, for /metrics and tests
 
     @property
     def composer(self):
         return self.policy.composer
 
-    def attach(
-        self,
-        *,
-        on_queued: Callable[[], None] | None = None,
-        appointment_hook: Callable[[Connection, dict], None] | None = None,
-        status_hook: consent.StatusHook | None = None,
-        on_callbacks: Callable[[], None] | None = None,
-    ) -> None:
-        """Wire the services started after the SMPP links (the dispatcher, CRM callbacks); MOs
-        that arrive before this wait for it (bounded), then are handled."""
-        if on_queued is not None:
-            self.on_queued = on_queued
-        self.appointment_hook = appointment_hook
-        self.status_hook = status_hook
-        if on_callbacks is not None:
-            self.on_callbacks = on_callbacks
-        self._ready.set()
+    @property
+    def status_hook(self) -> consent.StatusHook | None:
+        return self.callbacks.message_status if self.callbacks is not None else None
 
     # --- start-up check -----------------------------------------------------------------------
 
@@ -264,7 +251,6 @@ class CitizenInbox:
 
     async def handle(self, carrier: str | None, msisdn: str, text: str, received_at: datetime) -> Handled:
         """Raises when the MO could not be stored (the SMSC then sends it again)."""
-        await asyncio.wait_for(self._ready.wait(), 30)
         request = parse(text)
         zones = None
         if request.intent is Intent.SUBSCRIBE and request.zones:
@@ -628,8 +614,8 @@ class CitizenInbox:
         calls = []
 
         def hook(c: Connection, appointment: dict) -> None:
-            if self.appointment_hook is not None:
-                self.appointment_hook(c, appointment)
+            if self.callbacks is not None:
+                self.callbacks.appointment_answered(c, appointment)
                 calls.append(appointment["id"])
 
         answered = appointments.record_answer(conn, citizen.id, confirmed, now, hook)
@@ -669,13 +655,3 @@ def mo_counts(conn: Connection, msisdn: str, since: datetime) -> dict[str, int]:
         .group_by(m.outcome)
     ).all()
     return dict(rows)
-
-
-def check_reply_templates(settings) -> dict[tuple[str, str], ComposedText]:
-    """The start-up check of the reply templates, from the configuration alone (``smsgw serve``
-    and ``demo`` run it before starting; raises TemplateTooLong)."""
-    from gateway.notices import build_composer
-
-    policy = NoticePolicy(build_composer(settings))
-    inbox = CitizenInbox(None, policy, settings.replies, max_segments=settings.templates.max_segments)
-    return inbox.check_templates()

@@ -1,21 +1,21 @@
 """The intake service: what accepting one case event means, whichever way it came in.
 
-Every way in (the signed webhook, an Open311 poller, a CRM's own JSON through its mapping, an
-event file) hands :meth:`IntakeService.accept` the decoded body in the webhook's shape. The
-service validates it (``parse_event``), runs the checks that need no database
-(``NoticePolicy.prepare``), submits it to the group-commit batcher and, once the transaction has
-committed, wakes whoever has new work: the dispatcher (messages queued), the fan-out (a broadcast
-with recipients) and the reminder scheduler. A repeated event id answers as the first did, even if
-the event would no longer pass (time moved on), so retries and re-imports are harmless.
+Every way in (the signed webhook, a CRM's own JSON through its mapping, an Open311 poller, an event
+file) hands :meth:`IntakeService.accept` the decoded body in the webhook's shape. The service
+validates it (``parse_event``), runs the checks that need no database (``NoticePolicy.prepare``),
+submits it to the group-commit batcher and, once the transaction has committed, wakes whoever has
+new work: the dispatcher (messages queued) and the fan-out (a broadcast with recipients). The
+appointment reminders are rows written in that transaction; nothing else is left to do after it.
 
-``conflict``: the client already used this event id with a different body; nothing is written and
-the first event stands.
+A repeated event id answers as the first did, even if the event would no longer pass (time moved
+on), so retries and re-imports are harmless; another body under the same id is a ``conflict`` and
+changes nothing. A signed request's signature is registered in the accepting transaction, or before
+any other answer: a replay is refused whatever it carries.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -27,13 +27,16 @@ from gateway import clock
 from gateway.domain.catalog import REQUIRED_FIELDS
 from gateway.domain.events import EventInvalid, parse_event
 from gateway.domain.notices import NoticePolicy
+from gateway.signals import Signals
 from gateway.store.db import Database
-from gateway.store.intake import IntakeBatcher, ReminderOp, same_payload
+from gateway.store.intake import IntakeBatcher, same_payload
 from gateway.store.models import events
+from gateway.store.signatures import Seen, SeenSignatures
 
 log = structlog.get_logger("intake")
 
-Status = Literal["accepted", "duplicate", "invalid", "conflict"]
+Status = Literal["accepted", "duplicate", "invalid", "conflict", "replay"]
+CONFLICT = "idempotency key reused with a different body"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +50,13 @@ class IntakeResult:
         return self.status in ("accepted", "duplicate")
 
 
-def _stored(conn: Connection, client_id: str, event_id: str) -> tuple[str, dict, dict | None] | None:
+def _stored(conn: Connection, client_id: str, event_id: str) -> tuple[dict, dict | None] | None:
     row = conn.execute(
-        select(events.c.type, events.c.payload, events.c.response).where(
+        select(events.c.payload, events.c.response).where(
             events.c.client_id == client_id, events.c.event_key == event_id
         )
     ).first()
-    return (row.type, row.payload, row.response) if row is not None else None
-
-
-def _noop() -> None:
-    return None
+    return (row.payload, row.response) if row is not None else None
 
 
 class IntakeService:
@@ -66,49 +65,50 @@ class IntakeService:
         db: Database,
         policy: NoticePolicy,
         batcher: IntakeBatcher,
+        signals: Signals,
+        signatures: SeenSignatures,
         *,
-        on_queued: Callable[[], None] = _noop,
-        on_broadcast: Callable[[int], None] = lambda broadcast_id: None,
-        on_reminders: Callable[[list[ReminderOp]], Awaitable[None] | None] = lambda ops: None,
         required: dict[str, tuple[str, ...]] = REQUIRED_FIELDS,
-        now: Callable[[], datetime] = clock.utcnow,
+        now: Callable[[], datetime] = clock.now,
     ):
         self.db = db
         self.policy = policy
         self.batcher = batcher
-        self.on_queued = on_queued
-        self.on_broadcast = on_broadcast
-        self.on_reminders = on_reminders
+        self.signals = signals
+        self.signatures = signatures
         self.required = required
         self.now = now
 
-    async def accept(self, client_id: str, payload: dict, *, source: str) -> IntakeResult:
+    async def accept(
+        self, client_id: str, payload: object, *, source: str, signature: Seen | None = None
+    ) -> IntakeResult:
         """Accept one event of ``client_id``; ``source`` names the way in, for the logs."""
         try:
             event = parse_event(payload, self.required)
         except EventInvalid as exc:
-            return IntakeResult("invalid", None, exc.errors)
+            return await self._refused(signature) or IntakeResult("invalid", None, exc.errors)
         try:
             prepared = self.policy.prepare(client_id, event, payload, self.now())
         except EventInvalid as exc:
+            if replay := await self._refused(signature):
+                return replay
             stored = await self.db.run(_stored, client_id, event.id)
             if stored is None:
                 return IntakeResult("invalid", None, exc.errors)
-            _, stored_payload, response = stored
-            conflict = not same_payload(stored_payload, payload)
-            return self._repeat(client_id, event.id, conflict, response, source)
-        result = await self.batcher.submit(prepared)
+            stored_payload, response = stored
+            return self._repeat(
+                client_id, event.id, not same_payload(stored_payload, payload), response, source
+            )
+        result = await self.batcher.submit(prepared, signature)
+        if result.replay:
+            return IntakeResult("replay", None)
         response = result.response
         if not result.created:
             return self._repeat(client_id, event.id, result.conflict, response, source)
         if response["message_ids"]:
-            self.on_queued()
+            self.signals.outbox.set()
         if result.broadcast_id is not None and response.get("recipients"):
-            self.on_broadcast(result.broadcast_id)
-        if result.reminders:
-            pending = self.on_reminders(result.reminders)
-            if inspect.isawaitable(pending):
-                await pending
+            self.signals.broadcasts.set()
         # one line per accepted event only at debug level (thousands a second; the events table
         # is the record)
         log.debug(
@@ -122,6 +122,12 @@ class IntakeService:
         )
         return IntakeResult("accepted", response)
 
+    async def _refused(self, signature: Seen | None) -> IntakeResult | None:
+        """Register a request's signature before a refusal: a replay answers as a replay."""
+        if signature is not None and not await self.signatures.register(signature):
+            return IntakeResult("replay", None)
+        return None
+
     def _repeat(
         self, client_id: str, event_id: str, conflict: bool, response: dict | None, source: str
     ) -> IntakeResult:
@@ -130,7 +136,6 @@ class IntakeService:
             log.info(
                 "event id reused with a different body", source=source, client=client_id, event_id=event_id
             )
-            reason = "idempotency key reused with a different body"
-            return IntakeResult("conflict", None, [("id", reason)])
+            return IntakeResult("conflict", None, [("id", CONFLICT)])
         log.info("duplicate event answered as before", source=source, client=client_id, event_id=event_id)
         return IntakeResult("duplicate", response)

@@ -3,21 +3,27 @@
 ``appointment.scheduled`` makes the case's appointment ``pending`` (a new one replaces the old);
 the citizen's SI / NO (issue 6's keywords call :func:`record_answer`) makes it ``confirmed`` or
 ``declined`` and queues a status callback to the CRM; ``appointment.cancelled`` makes it
-``cancelled``. Reminders are APScheduler jobs (scheduler/reminders.py); a reminder is sent at most
-once (``reminded_24h_at`` / ``reminded_2h_at`` are claimed before sending).
+``cancelled``. Its reminders are due times on the row (``remind_24h_at`` / ``remind_2h_at``, written
+in the transaction that schedules it), so any gateway process can send them: :func:`claim_due`
+marks a due reminder sent (``reminded_24h_at`` / ``reminded_2h_at``) in the transaction that queues
+it, once, whatever runs twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from .db import insert_ignoring_conflicts
 from .models import appointments, citizens
 
 PENDING, CONFIRMED, DECLINED, CANCELLED = "pending", "confirmed", "declined", "cancelled"
 ACTIVE = (PENDING, CONFIRMED)
+REMINDERS = ("2h", "24h")  # claimed in this order: a 24 h reminder still due once the 2 h one went is moot
+_DUE = {"24h": appointments.c.remind_24h_at, "2h": appointments.c.remind_2h_at}
+_SENT = {"24h": appointments.c.reminded_24h_at, "2h": appointments.c.reminded_2h_at}
 
 
 def schedule(
@@ -31,9 +37,12 @@ def schedule(
     place: str | None,
     event_id: int,
     event_key: str,
+    reminders: Sequence[tuple[str, datetime]] = (),
     now: datetime,
 ) -> int:
-    """The case's appointment becomes this one, pending an answer; returns its id."""
+    """The case's appointment becomes this one, pending an answer, with its reminders due at the
+    given (label, naive UTC) times; returns its id."""
+    due = dict(reminders)
     values = {
         "citizen_id": citizen_id,
         "client_id": client_id,
@@ -43,6 +52,8 @@ def schedule(
         "status": PENDING,
         "event_id": event_id,
         "event_key": event_key,
+        "remind_24h_at": due.get("24h"),
+        "remind_2h_at": due.get("2h"),
         "reminded_24h_at": None,
         "reminded_2h_at": None,
         "answered_at": None,
@@ -79,39 +90,30 @@ def get(conn: Connection, appointment_id: int) -> dict | None:
     return dict(found) if found else None
 
 
-def claim_reminder(conn: Connection, appointment_id: int, label: str, now: datetime) -> dict | None:
-    """Mark reminder ``label`` ("24h" or "2h") as sent, once; returns the appointment when it
-    should be sent now (still active, ahead, citizen not opted out), else None."""
-    column = appointments.c.reminded_24h_at if label == "24h" else appointments.c.reminded_2h_at
-    claimed = conn.execute(
-        update(appointments)
-        .where(
-            appointments.c.id == appointment_id,
-            column.is_(None),
-            appointments.c.status.in_(ACTIVE),
-            appointments.c.at > now,
-        )
-        .values({column.name: now, "updated_at": now})
-    ).rowcount
-    if not claimed:
-        return None
-    found = get(conn, appointment_id)
-    if found is None or found["opted_out"]:
-        return None
-    return found
-
-
-def active(conn: Connection) -> list[dict]:
-    """Appointments still ahead with reminders to give (re-scheduled at start-up if jobs were lost)."""
-    return [
-        dict(r)
-        for r in conn.execute(
-            select(appointments).where(
-                appointments.c.status.in_(ACTIVE),
-                (appointments.c.reminded_24h_at.is_(None)) | (appointments.c.reminded_2h_at.is_(None)),
-            )
-        ).mappings()
-    ]
+def claim_due(conn: Connection, now: datetime, limit: int = 200) -> list[tuple[str, dict]]:
+    """Reminders due by ``now`` of appointments still active and ahead, marked sent: (label,
+    appointment with the citizen's number and language), soonest first. The caller queues them in
+    the same transaction. Rows another process is claiming are skipped on PostgreSQL. When both are
+    due (no process ran for a while) only the 2 h one goes."""
+    a = appointments.c
+    out: list[tuple[str, dict]] = []
+    for label in REMINDERS:
+        due, sent = _DUE[label], _SENT[label]
+        ready = and_(a.status.in_(ACTIVE), sent.is_(None), due.is_not(None), due <= now, a.at > now)
+        if label == "24h":
+            ready = and_(ready, a.reminded_2h_at.is_(None))
+        query = select(a.id).where(ready).order_by(due, a.id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            continue
+        conn.execute(update(appointments).where(a.id.in_(ids)).values({sent.name: now, "updated_at": now}))
+        for appointment_id in ids:
+            found = get(conn, appointment_id)
+            if found is not None and not found["opted_out"]:
+                out.append((label, found))
+    return out
 
 
 def pending_for(conn: Connection, citizen_id: int) -> dict | None:

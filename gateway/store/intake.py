@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -34,7 +34,7 @@ from . import appointments, broadcasts, outbox
 from .db import Database, insert_ignoring_conflicts
 from .models import cases, citizens, events, subscriptions
 from .signatures import Seen, register_new
-from .zones import sync_zones
+from .zones import ids_for
 
 log = structlog.get_logger("store")
 
@@ -42,23 +42,12 @@ SKIPPED_OPTED_OUT = "opted_out"  # a case event's citizen who opted out: no mess
 
 
 @dataclass(slots=True)
-class ReminderOp:
-    """Work for the reminder scheduler once the transaction has committed."""
-
-    action: str  # "schedule" or "remove"
-    appointment_id: int
-    times: list[tuple[str, datetime]] = field(default_factory=list)  # (label, naive UTC)
-
-
-@dataclass(slots=True)
 class Accepted:
     response: dict
     created: bool
-    reminders: list[ReminderOp] = field(default_factory=list)
     broadcast_id: int | None = None
     conflict: bool = False  # the id was first used with another payload: nothing done
     replay: bool = False  # the request's signature was seen before: nothing done
-
 
     @property
     def queued(self) -> bool:
@@ -298,7 +287,7 @@ def _accept_case_events(
         case_updates,
     )
     # texts and timing; appointments and their reminders
-    rows, owners, reminder_ops = [], [], {}
+    rows, owners = [], []
     skipped: dict[tuple[str, str], list[dict]] = {}  # who an event does not reach, and why
     enrolled: set[int] = set()
     for p in items:
@@ -306,10 +295,9 @@ def _accept_case_events(
         case_id = case_ids[event.case.folio]
         useless_after = policy.useless_after(event)
         context_override = None
-        ops = reminder_ops.setdefault(p.key, [])
         if event.type == "appointment.scheduled":
             appointment = event.case.appointment
-            appointment_id = appointments.schedule(
+            appointments.schedule(
                 conn,
                 case_id=case_id,
                 citizen_id=person.id,
@@ -319,13 +307,12 @@ def _accept_case_events(
                 place=appointment.place,
                 event_id=row_ids[p.key],
                 event_key=event.id,
+                reminders=policy.reminder_times(appointment.at, now),
                 now=now,
             )
-            ops.append(ReminderOp("schedule", appointment_id, policy.reminder_times(appointment.at, now)))
         elif event.type == "appointment.cancelled":
             previous = appointments.cancel(conn, case_id, now)
             if previous is not None:
-                ops.append(ReminderOp("remove", previous["id"]))
                 if event.case.appointment is None and previous["status"] != appointments.CANCELLED:
                     context_override = {"appointment_at": previous["at"], "place": previous["place"]}
                     useless_after = previous["at"] if previous["at"] > now else None
@@ -372,7 +359,7 @@ def _accept_case_events(
         response = {"event_id": p.event.id, "message_ids": message_ids, "recipients": len(message_ids)}
         if p.key in skipped:
             response["skipped"] = skipped[p.key]
-        results[p.key] = Accepted(response, True, reminder_ops.get(p.key, []))
+        results[p.key] = Accepted(response, True)
 
 
 def _insert_case(conn: Connection, folio: str, citizen_id: int, now: datetime) -> set[str]:
@@ -388,10 +375,7 @@ def _accept_broadcast(
     conn: Connection, p: Prepared, event_row_id: int, policy: NoticePolicy, now: datetime
 ) -> Accepted:
     timing = policy.timing(now, p.priority, p.event.type, policy.useless_after(p.event))
-    if p.zone_keys and any(k not in policy.zone_ids for k in p.zone_keys):
-        # a policy built without the start-up sync (embedding, tests): sync the catalogue now
-        policy.zone_ids = sync_zones(conn, policy.zones, now)
-    zone_ids = policy.broadcast_zone_ids(p)
+    zone_ids = None if p.zone_keys is None else ids_for(conn, policy.zones, p.zone_keys, now)
     broadcast_id, recipients = broadcasts.create(
         conn,
         event_id=event_row_id,

@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    Unicode,
     UniqueConstraint,
     text,
 )
@@ -238,12 +237,16 @@ appointments = Table(
     Column("status", String(16), nullable=False, comment="pending, confirmed, declined, cancelled"),
     Column("event_id", Integer, ForeignKey("events.id"), nullable=False, comment="the scheduling event"),
     Column("event_key", String(128), nullable=False, comment="the CRM's id of that event"),
+    Column("remind_24h_at", DateTime, comment="due; null: none"),
+    Column("remind_2h_at", DateTime, comment="due; null: none"),
     Column("reminded_24h_at", DateTime),
     Column("reminded_2h_at", DateTime),
     Column("answered_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_appointments_citizen_id_status", "citizen_id", "status"),
+    Index("ix_appointments_remind_24h_at", "remind_24h_at"),
+    Index("ix_appointments_remind_2h_at", "remind_2h_at"),
 )
 
 # Signed status POSTs to CRM clients' callback URLs, retried with backoff.
@@ -272,17 +275,6 @@ callbacks = Table(
     Index("ix_callbacks_status_next_attempt_at_id", "status", "next_attempt_at", "id"),
     Index("ix_callbacks_message_id_sequence_status", "message_id", "sequence", "status"),
 )
-
-# APScheduler 3's SQLAlchemyJobStore table (appointment reminders), owned by our migrations so it
-# exists before the scheduler starts and test databases are emptied with the rest.
-apscheduler_jobs = Table(
-    "apscheduler_jobs",
-    metadata,
-    Column("id", Unicode(191), primary_key=True),
-    Column("next_run_time", Float(25), index=True),
-    Column("job_state", LargeBinary, nullable=False),
-)
-
 
 # --- citizens' replies (issue 6, migration 0003) --------------------------------------------------
 

@@ -478,6 +478,15 @@ def cancel_broadcast_messages(conn: Connection, broadcast_id: int, now: datetime
     ).rowcount
 
 
+def client_of(conn: Connection, message_id: int) -> str | None:
+    """The CRM client whose event queued the message (None: no such message, or a reply)."""
+    return conn.execute(
+        select(events.c.client_id)
+        .join(messages, messages.c.event_id == events.c.id)
+        .where(messages.c.id == message_id)
+    ).scalar()
+
+
 RETRYABLE = frozenset(
     {MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.UNDELIVERABLE, MessageStatus.REJECTED}
 )

@@ -35,11 +35,12 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from smpp_client.message_ids import ReceiptIdRelations, Relation
@@ -124,7 +125,15 @@ def _reason(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first}"[:200]
 
 
-def _apply(conn, changes: list[Change], relations: dict[str, Relation]) -> list[outbox.ReceiptUpdate]:
+# in the batch's transaction, after its changes: what else they owe (the CRMs' callbacks)
+InTransaction = Callable[[Connection, list[Change]], None]
+# after the commit: who wants to know (wake-ups, dashboards)
+AfterCommit = Callable[[list[Change]], None]
+
+
+def _apply(
+    conn, changes: list[Change], relations: dict[str, Relation], hooks: Sequence[InTransaction]
+) -> list[outbox.ReceiptUpdate]:
     """Apply in order, grouping consecutive changes of one kind into one statement batch."""
     unmatched: list[outbox.ReceiptUpdate] = []
     appliers = {
@@ -143,6 +152,8 @@ def _apply(conn, changes: list[Change], relations: dict[str, Relation]) -> list[
             run = []
         if change is not None:
             run.append(change)
+    for hook in hooks:
+        hook(conn, changes)
     return unmatched
 
 
@@ -155,6 +166,9 @@ class StatusWriter:
         orphan_ack_seconds: float = 5.0,
         receipt_ids: ReceiptIdRelations | None = None,
         unhealthy_after: int = 3,
+        *,
+        in_transaction: Sequence[InTransaction] = (),
+        after_commit: Sequence[AfterCommit] = (),
     ):
         self.db = db
         self.max_batch = max_batch
@@ -162,12 +176,13 @@ class StatusWriter:
         self.orphan_ack_seconds = orphan_ack_seconds
         self.receipt_ids = receipt_ids or ReceiptIdRelations()
         self.unhealthy_after = unhealthy_after
+        self.in_transaction = tuple(in_transaction)
+        self.after_commit = tuple(after_commit)
         self._queue: list[tuple[Change, Callback | None]] = []
         self._wakeup = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._orphans: list[_Orphan] = []
         self._task: asyncio.Task | None = None
-        self.on_change: Callable[[list[Change]], None] | None = None  # after each commit
         self._committed_event = asyncio.Event()
         self._attempted_event = asyncio.Event()
         self._one_batch = asyncio.Lock()  # batches are written one after the other, in order
@@ -348,7 +363,8 @@ class StatusWriter:
         while todo:
             chunk = todo.popleft()
             try:
-                unmatched = await self.db.run(_apply, [item.change for item in chunk], relations)
+                changes = [item.change for item in chunk]
+                unmatched = await self.db.run(_apply, changes, relations, self.in_transaction)
             except asyncio.CancelledError:
                 self._put_back([*chunk, *(item for rest in todo for item in rest)])
                 raise
@@ -418,8 +434,12 @@ class StatusWriter:
                 _run_callback(item.callback)
         for (carrier, reason), ids in given_up.items():
             log.warning(_GIVE_UP_REASONS[reason], carrier=carrier, count=len(ids), first_smsc_id=ids[0])
-        if self.on_change is not None:
-            self.on_change([item.change for item in chunk])
+        changes = [item.change for item in chunk]
+        for listener in self.after_commit:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("status commit listener failed")
         self._committed_event.set()
         self._committed_event = asyncio.Event()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
@@ -49,7 +49,21 @@ def zone_ids(conn: Connection) -> dict[str, int]:
 
 
 def ids_of(conn: Connection, wanted: Iterable[Zone]) -> list[int]:
-    keys = [z.key for z in wanted]
+    return ids_of_keys(conn, [z.key for z in wanted])
+
+
+def ids_for(conn: Connection, directory: ZoneDirectory, keys: Sequence[str], now: datetime) -> list[int]:
+    """Database ids of catalogue zones by key, in order; the catalogue is synced first when it
+    never was into this database (start-up syncs it; tools and tests may not have)."""
+    try:
+        return ids_of_keys(conn, keys)
+    except LookupError:
+        sync_zones(conn, directory, now)
+        return ids_of_keys(conn, keys)
+
+
+def ids_of_keys(conn: Connection, keys: Sequence[str]) -> list[int]:
+    keys = list(keys)
     if not keys:
         return []
     found = dict(conn.execute(select(zones.c.key, zones.c.id).where(zones.c.key.in_(keys))).all())

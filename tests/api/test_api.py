@@ -8,21 +8,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from unittest import mock
-from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from aiohttp import StreamReader
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import func, select, update
 
-from gateway.domain.composer import Composer
-from gateway.domain.templates import TemplateRenderer
-from gateway.http.app import build_app
-from gateway.http.deps import ApiContext
 from gateway.http.responses import read_body
 from gateway.http.signing import Signer, sign
+from gateway.roles import Gateway, Role
 from gateway.store.db import Database
 from gateway.store.models import cases, citizens, events, messages
+from tests.api_gateway import api_settings, running
 
 SECRET = "s3cret"
 PROBLEM_JSON = "application/problem+json"
@@ -41,12 +39,18 @@ TABLES = {"events": events, "messages": messages, "citizens": citizens, "cases":
 
 @dataclass
 class Api:
-    client: TestClient
-    ctx: ApiContext
-    db: Database
-    ready: dict
-    queued_calls: list
+    client: aiohttp.ClientSession
+    gateway: Gateway
     signer: Signer = field(default_factory=lambda: Signer("cesac", SECRET))
+
+    @property
+    def db(self) -> Database:
+        return self.gateway.db
+
+    @property
+    def dispatcher_woken(self) -> int:
+        """How many times the intake woke the dispatcher."""
+        return self.gateway.signals.outbox.sets
 
     async def post_raw(
         self,
@@ -89,23 +93,9 @@ class Api:
 
 
 @pytest.fixture
-async def api(db):
-    ready = {"value": True}
-    queued_calls: list = []
-    ctx = ApiContext(
-        db=db,
-        composer=Composer(TemplateRenderer(ZoneInfo("America/Mexico_City"), "30311")),
-        secrets={"cesac": SECRET},
-        validity=timedelta(hours=24),
-        on_queued=lambda: queued_calls.append(1),
-        is_ready=lambda: ready["value"],
-    )
-    client = TestClient(TestServer(build_app(ctx)))
-    await client.start_server()
-    try:
-        yield Api(client, ctx, db, ready, queued_calls)
-    finally:
-        await client.close()
+async def api(db_url):
+    async with running(api_settings(db_url)) as (gateway, client):
+        yield Api(client, gateway)
 
 
 NOTHING = {"events": 0, "messages": 0, "citizens": 0, "cases": 0}
@@ -144,7 +134,7 @@ async def test_signed_event_is_accepted_and_queues_one_message(api):
     assert row["priority"] == 2  # normal
     assert row["language"] == "es"
     assert row["expires_at"] - row["created_at"] == timedelta(hours=24)
-    assert api.queued_calls == [1]
+    assert api.dispatcher_woken == 1
 
 
 async def test_event_records_the_citizen_the_case_and_the_raw_payload(api):
@@ -183,7 +173,7 @@ async def test_same_event_posted_again_answers_identically_and_writes_nothing(ap
     assert again.status == 202
     assert await again.json() == first_body
     assert api.counts() == before == {"events": 1, "messages": 1, "citizens": 1, "cases": 1}
-    assert api.queued_calls == [1]  # the dispatcher is not woken for a duplicate
+    assert api.dispatcher_woken == 1  # the dispatcher is not woken for a duplicate
 
 
 async def test_same_id_with_a_different_payload_is_409_and_changes_nothing(api):
@@ -195,7 +185,7 @@ async def test_same_id_with_a_different_payload_is_409_and_changes_nothing(api):
     assert body["field"] == "id"
     assert api.counts() == before
     assert [r["msisdn"] for r in api.messages()] == ["+525512345678"]
-    assert api.queued_calls == [1]
+    assert api.dispatcher_woken == 1
 
 
 async def test_same_body_with_other_whitespace_and_key_order_answers_the_first_202(api):
@@ -232,7 +222,7 @@ async def test_twenty_concurrent_duplicates_create_one_event_and_one_message(api
     assert all(b == bodies[0] for b in bodies)
     assert bodies[0]["recipients"] == 1 and len(bodies[0]["message_ids"]) == 1
     assert api.counts() == {"events": 1, "messages": 1, "citizens": 1, "cases": 1}
-    assert api.queued_calls == [1]
+    assert api.dispatcher_woken == 1
 
 
 async def test_distinct_events_for_the_same_citizen_share_citizen_and_case(api):
@@ -257,7 +247,7 @@ async def test_opted_out_citizen_gets_no_message_but_the_event_is_recorded(api):
     again = await api.post({**EVENT, "id": "cesac-000124"})  # the repeat answers the same
     assert (await again.json())["skipped"] == [{"msisdn": "+52******5678", "reason": "opted_out"}]
     assert api.counts() == {"events": 2, "messages": 1, "citizens": 1, "cases": 1}
-    assert api.queued_calls == [1]
+    assert api.dispatcher_woken == 1
 
 
 # --- refusals: nothing written -------------------------------------------------------------------
@@ -279,7 +269,7 @@ async def test_unauthenticated_event_is_refused_with_401_and_nothing_written(api
     assert detail in body["detail"]
     assert body["type"].endswith("/unauthorized")
     assert api.counts() == NOTHING
-    assert api.queued_calls == []
+    assert api.dispatcher_woken == 0
 
 
 async def test_unsigned_event_is_refused_with_401(api):
@@ -498,19 +488,26 @@ async def test_healthz(api):
     assert await response.json() == {"status": "ok"}
 
 
-async def test_readyz_when_ready(api):
+async def test_readyz_of_an_api_process_needs_the_database_only(api):
     response = await api.client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"status": "ready", "checks": {"database": "ok", "carriers": "ok"}}
+    assert await response.json() == {"status": "ready", "checks": {"database": "ok"}}
 
 
-async def test_readyz_without_a_bound_carrier_is_503(api):
-    api.ready["value"] = False
-    response = await api.client.get("/readyz")
-    assert response.status == 503
-    body = await response.json()
-    assert body["status"] == "not ready"
-    assert body["checks"] == {"database": "ok", "carriers": "no carrier bound"}
+async def test_readyz_of_a_dispatch_process_without_a_bound_carrier_is_503(db_url, unused_tcp_port):
+    carrier = {
+        "name": "telcel",
+        "port": unused_tcp_port,  # nothing listens: never bound
+        "system_id": "smsgw",
+        "password_env": "SMSGW_TEST_SMSC_PASSWORD",
+    }
+    async with running(api_settings(db_url, carriers=[carrier]), Role.DISPATCH) as (_, client):
+        response = await client.get("/readyz")
+        assert response.status == 503
+        body = await response.json()
+        assert body["status"] == "not ready"
+        assert body["checks"] == {"database": "ok", "carriers": "no carrier bound", "status_writer": "ok"}
+        assert (await client.get("/api/v1/openapi.json")).status == 404  # no CRM API in this role
 
 
 async def test_readyz_with_a_broken_database_is_503(api, monkeypatch):

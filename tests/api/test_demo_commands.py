@@ -6,17 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.cli.demo import get_command, post_command
-from gateway.domain.composer import Composer
-from gateway.domain.templates import TemplateRenderer
-from gateway.http.app import build_app
-from gateway.http.deps import ApiContext
+from tests.api_gateway import api_settings, running
 
 TOOLS = ("bash", "curl", "openssl")
 pytestmark = pytest.mark.skipif(
@@ -33,17 +27,9 @@ async def _shell(command: str) -> dict:
     return json.loads(out)
 
 
-async def test_the_printed_post_and_get_work_when_pasted(db):
-    ctx = ApiContext(
-        db=db,
-        composer=Composer(TemplateRenderer(ZoneInfo("America/Mexico_City"), "30311")),
-        secrets={"demo": "demo-secret"},
-        validity=timedelta(hours=24),
-    )
-    server = TestServer(build_app(ctx), host="127.0.0.1")
-    await server.start_server()
-    try:
-        base = str(server.make_url("")).rstrip("/")
+async def test_the_printed_post_and_get_work_when_pasted(db_url):
+    async with running(api_settings(db_url)) as (gateway, _):
+        base = gateway.url
         accepted = await _shell(post_command(base, "demo", "demo-secret"))
         assert accepted["recipients"] == 1, accepted
         (message_id,) = accepted["message_ids"]
@@ -51,5 +37,3 @@ async def test_the_printed_post_and_get_work_when_pasted(db):
         assert message["id"] == message_id and message["status"] == "queued", message
         refused = await _shell(get_command(base, "demo", "not-the-secret", str(message_id)))
         assert refused["status"] == 401 and refused["detail"] == "signature does not match"
-    finally:
-        await server.close()

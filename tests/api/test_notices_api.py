@@ -9,23 +9,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from gateway import clock
-from gateway.domain.composer import Composer
-from gateway.domain.notices import NoticePolicy
-from gateway.domain.templates import TemplateRenderer
 from gateway.http.api.openapi import OPERATIONS, routes_of
-from gateway.http.app import build_app
-from gateway.http.deps import ApiContext
 from gateway.http.signing import Signer
+from gateway.roles import Gateway
+from gateway.signals import Wakeup
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
+from gateway.store.db import Database
 from gateway.store.models import broadcasts, callbacks, citizens, events, message_status_history, messages
-from gateway.store.zones import ids_of, sync_zones
+from gateway.store.zones import ids_of
 from scheduler.fanout import FanoutService
+from tests.api_gateway import api_settings, running
 
 CITY = ZoneInfo("America/Mexico_City")
 SECRET = "s3cret"
@@ -34,11 +33,23 @@ PROBLEM_JSON = "application/problem+json"
 
 @dataclass
 class Api:
-    client: TestClient
-    ctx: ApiContext
-    fanout: FanoutService
-    woken: list = field(default_factory=list)
+    client: aiohttp.ClientSession
+    gateway: Gateway
     signer: Signer = field(default_factory=lambda: Signer("cesac", SECRET))
+    # the dispatch role's fan-out, run by the tests when they want it
+    fanout: FanoutService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fanout = FanoutService(self.db, Wakeup("test"), lambda: None, chunk=100)
+
+    @property
+    def db(self) -> Database:
+        return self.gateway.db
+
+    def woken(self) -> tuple[int, int]:
+        """How many times the intake woke (the dispatcher, the fan-out)."""
+        signals = self.gateway.signals
+        return signals.outbox.sets, signals.broadcasts.sets
 
     def _headers(
         self, method: str, path: str, body: bytes, client: str = "cesac", secret: str = SECRET
@@ -59,11 +70,11 @@ class Api:
         return json.loads(text)
 
     def count(self, table) -> int:
-        with self.ctx.db.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
     def subscribe(self, msisdn: str, topic: str, zones: list[str], opted_out: bool = False) -> int:
-        policy = self.ctx.policy
+        policy = self.gateway.policy
 
         def work(conn):
             citizen_id, _, _ = upsert_citizen(conn, msisdn, "es", None, clock.utcnow())
@@ -73,32 +84,17 @@ class Api:
                 conn.execute(update(citizens).where(citizens.c.id == citizen_id).values(opted_out=True))
             return citizen_id
 
-        return self.ctx.db.transaction(work)
+        return self.db.transaction(work)
+
+
+def _settings(db_url: str, **sections):
+    return api_settings(db_url, {"cesac": "http://crm.test/status"}, **sections)
 
 
 @pytest.fixture
-async def api(db):
-    composer = Composer(TemplateRenderer(CITY, "30311"))
-    policy = NoticePolicy(composer)
-    policy.zone_ids = db.transaction(sync_zones, policy.zones, clock.utcnow())
-    fanout = FanoutService(db, chunk=100)
-    woken: list = []
-    ctx = ApiContext(
-        db=db,
-        composer=composer,
-        secrets={"cesac": SECRET, "other": "other-secret"},
-        validity=timedelta(hours=24),
-        policy=policy,
-        on_queued=lambda: woken.append("dispatch"),
-        on_broadcast=lambda broadcast_id: woken.append(("fanout", broadcast_id)),
-        callback_targets={"cesac": "http://crm.test/status"},
-    )
-    client = TestClient(TestServer(build_app(ctx)))
-    await client.start_server()
-    try:
-        yield Api(client, ctx, fanout, woken)
-    finally:
-        await client.close()
+async def api(db_url):
+    async with running(_settings(db_url)) as (gateway, client):
+        yield Api(client, gateway)
 
 
 def water(event_id: str = "agua-1", zones=("Anzures",)) -> dict:
@@ -128,7 +124,7 @@ async def test_a_broadcast_answers_202_with_its_id_and_recipient_count(api):
         "recipients": 3,
         "status": "queued",
     }
-    assert api.woken == [("fanout", body["broadcast_id"])]
+    assert api.woken() == (0, 1)  # the fan-out, not the dispatcher
     assert api.count(messages) == 0  # the fan-out runs after the answer
     assert await api.fanout.run_until_idle() == 3
     view = await api.json(await api.get(f"/api/v1/broadcasts/{body['broadcast_id']}"))
@@ -207,7 +203,7 @@ async def test_cancel_a_broadcast(api):
     assert body == {"id": broadcast_id, "status": "cancelled", "previous_status": "done", "cancelled": 5}
     view = await api.json(await api.get(f"/api/v1/broadcasts/{broadcast_id}"))
     assert view["status"] == "cancelled" and view["messages"] == {"cancelled": 5}
-    with api.ctx.db.engine.connect() as conn:
+    with api.db.engine.connect() as conn:
         row = conn.execute(select(callbacks)).mappings().one()
     assert row["kind"] == "broadcast.cancelled" and row["payload"]["cancelled"] == 5
     assert (await api.post("/api/v1/broadcasts/999/cancel")).status == 404
@@ -219,7 +215,7 @@ async def test_a_finished_broadcast_cannot_be_cancelled_and_nothing_changes(api)
         api.subscribe(f"+52551112000{n}", "AGUA", ["Anzures"])
     broadcast_id = (await api.json(await api.post("/api/v1/events", water()), 202))["broadcast_id"]
     await api.fanout.run_until_idle()
-    with api.ctx.db.engine.begin() as conn:  # every message has left and ended
+    with api.db.engine.begin() as conn:  # every message has left and ended
         conn.execute(update(messages).values(status="delivered"))
     before = await api.json(await api.get(f"/api/v1/broadcasts/{broadcast_id}"))
     response = await api.post(f"/api/v1/broadcasts/{broadcast_id}/cancel")
@@ -276,7 +272,7 @@ async def test_messages_are_listed_newest_first_with_filters(api):
     assert [m["id"] for m in by_number["items"]] == sorted(ids["luis"], reverse=True)
     by_event = await api.json(await api.get("/api/v1/messages?event_id=a-1"))
     assert [m["id"] for m in by_event["items"]] == [ids["ana"][1]]
-    with api.ctx.db.engine.begin() as conn:
+    with api.db.engine.begin() as conn:
         conn.execute(update(messages).where(messages.c.id == ids["ana"][0]).values(status="failed"))
     failed = await api.json(await api.get("/api/v1/messages?status=failed,expired"))
     assert [m["id"] for m in failed["items"]] == [ids["ana"][0]]
@@ -333,16 +329,16 @@ async def test_retry_a_failed_message(api):
     (message_id,) = (await api.json(await api.post("/api/v1/events", case("a-1")), 202))["message_ids"]
     conflict = await api.json(await api.post(f"/api/v1/messages/{message_id}/retry"), 409)
     assert conflict["field"] == "id" and "queued" in conflict["detail"]
-    with api.ctx.db.engine.begin() as conn:
+    with api.db.engine.begin() as conn:
         conn.execute(
             update(messages)
             .where(messages.c.id == message_id)
             .values(status="failed", attempts=10, error_code=11, error_text="ESME_RINVDSTADR")
         )
-    api.woken.clear()
+    before = api.woken()
     body = await api.json(await api.post(f"/api/v1/messages/{message_id}/retry"))
     assert body == {"id": message_id, "status": "queued", "previous_status": "failed"}
-    assert api.woken == ["dispatch"]
+    assert api.woken() == (before[0] + 1, before[1])
     message = await api.json(await api.get(f"/api/v1/messages/{message_id}"))
     # every submission stays counted; the retry budget counts from here
     assert (message["status"], message["attempts"], message["error"]) == ("queued", 10, None)
@@ -354,12 +350,12 @@ async def test_retry_a_failed_message(api):
 
 async def test_retry_is_refused_for_an_opted_out_citizen(api):
     (message_id,) = (await api.json(await api.post("/api/v1/events", case("a-1")), 202))["message_ids"]
-    with api.ctx.db.engine.begin() as conn:
+    with api.db.engine.begin() as conn:
         conn.execute(update(messages).values(status="expired"))
         conn.execute(update(citizens).values(opted_out=True))
     body = await api.json(await api.post(f"/api/v1/messages/{message_id}/retry"), 409)
     assert "opted out" in body["detail"]
-    with api.ctx.db.engine.connect() as conn:
+    with api.db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(message_status_history)).scalar_one() == 1
 
 
@@ -370,7 +366,7 @@ async def test_stats(api):
     await _seed(api)
     api.subscribe("+525511110001", "AGUA", ["Anzures"])
     await api.post("/api/v1/events", water())
-    with api.ctx.db.engine.begin() as conn:
+    with api.db.engine.begin() as conn:
         first = conn.execute(select(func.min(messages.c.id))).scalar_one()
         conn.execute(
             update(messages)
@@ -400,14 +396,15 @@ async def test_openapi_describes_every_route_and_nothing_else(api):
     doc = await api.json(response)
     assert doc["openapi"].startswith("3.1")
     documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
-    assert documented == routes_of(api.client.app)
-    assert routes_of(api.client.app) <= set(OPERATIONS), (
+    assert documented == routes_of(api.gateway.app)
+    assert routes_of(api.gateway.app) <= set(OPERATIONS), (
         "a route has no description in gateway/http/api/openapi.py"
     )
     schemes = doc["components"]["securitySchemes"]
-    assert {s.get("name") for s in schemes.values() if s["type"] == "apiKey"} == {
-        "X-Smsgw-Client",
-        "X-Smsgw-Signature",
+    assert {(s["in"], s["name"]) for s in schemes.values() if s["type"] == "apiKey"} == {
+        ("header", "X-Smsgw-Client"),
+        ("header", "X-Smsgw-Signature"),
+        ("cookie", "smsgw_session"),  # operators
     }
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
@@ -432,13 +429,16 @@ async def test_openapi_describes_every_route_and_nothing_else(api):
 # --- quiet hours under a controlled clock ---------------------------------------------------------
 
 
-async def test_quiet_hours_hold_all_but_emergencies_until_morning(api, monkeypatch):
-    from datetime import datetime, time
+async def test_quiet_hours_hold_all_but_emergencies_until_morning(db_url, monkeypatch):
+    async with running(_settings(db_url, quiet_hours={"enabled": True})) as (gateway, client):
+        await _quiet_hours(Api(client, gateway), monkeypatch)
 
-    from gateway.domain.timing import QuietHours
+
+async def _quiet_hours(api: Api, monkeypatch) -> None:
+    from datetime import datetime
+
     from scheduler.quiet_hours import QuietHoursRelease
 
-    api.ctx.policy.quiet = QuietHours(time(22), time(7), CITY)
     now = {"t": datetime(2030, 12, 1, 5, 0)}  # 23:00 in the city
     monkeypatch.setattr(clock, "utcnow", lambda: now["t"])
     api.subscribe("+525599990001", "EMERGENCIA", ["Anzures"])
@@ -458,11 +458,12 @@ async def test_quiet_hours_hold_all_but_emergencies_until_morning(api, monkeypat
     queued = await api.json(await api.get("/api/v1/messages?status=queued"))
     assert [m["priority"] for m in queued["items"]] == ["emergency"]
 
-    release = QuietHoursRelease(api.ctx.db, on_released=lambda: api.woken.append("released"))
+    released: list = []
+    release = QuietHoursRelease(api.db, on_released=lambda: released.append(1))
     now["t"] = datetime(2030, 12, 1, 12, 59)  # 06:59
     assert await release.run_once() == 0
     now["t"] = datetime(2030, 12, 1, 13, 0)  # 07:00
-    assert await release.run_once() == 2 and api.woken[-1] == "released"
+    assert await release.run_once() == 2 and released == [1]
     queued = await api.json(await api.get("/api/v1/messages?status=queued"))
     assert len(queued["items"]) == 3
     message = await api.json(await api.get(f"/api/v1/messages/{first['message_ids'][0]}"))

@@ -6,29 +6,26 @@ never 500); JSON endpoints want application/json (415)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from gateway import clock
-from gateway.domain.composer import Composer
-from gateway.domain.notices import NoticePolicy
-from gateway.domain.templates import TemplateRenderer
 from gateway.http.api.openapi import routes_of
-from gateway.http.app import build_app
 from gateway.http.authentication import PUBLIC_ROUTES, V1_ROUTES
-from gateway.http.deps import ApiContext
 from gateway.http.signing import CLIENT_HEADER, SIGNATURE_HEADER, Signer, sign, sign_v1
+from gateway.roles import Gateway as Running
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
 from gateway.store.db import Database
 from gateway.store.models import broadcasts, citizens, events, messages, seen_signatures
-from gateway.store.zones import ids_of, sync_zones
+from gateway.store.zones import ids_of
+from tests.api_gateway import api_settings, running
 
 CITY = ZoneInfo("America/Mexico_City")
 SECRET = "s3cret"
@@ -42,20 +39,11 @@ EVENT = {
 }
 
 
-def _context(db: Database) -> ApiContext:
-    composer = Composer(TemplateRenderer(CITY, "30311"))
-    policy = NoticePolicy(composer)
-    policy.zone_ids = db.transaction(sync_zones, policy.zones, clock.utcnow())
-    return ApiContext(
-        db=db, composer=composer, secrets={"cesac": SECRET}, validity=timedelta(hours=24), policy=policy
-    )
-
-
 class Gateway:
     """One app on the test database, and a CRM client signing for it."""
 
-    def __init__(self, client: TestClient, db: Database):
-        self.client, self.db = client, db
+    def __init__(self, client: aiohttp.ClientSession, running: Running):
+        self.client, self.running, self.db = client, running, running.db
         self.signer = Signer("cesac", SECRET)
 
     async def send(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, **sign_kw):
@@ -71,19 +59,10 @@ class Gateway:
             return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-async def _start(db: Database) -> Gateway:
-    client = TestClient(TestServer(build_app(_context(db))))
-    await client.start_server()
-    return Gateway(client, db)
-
-
 @pytest.fixture
-async def gw(db):
-    gateway = await _start(db)
-    try:
-        yield gateway
-    finally:
-        await gateway.client.close()
+async def gw(db_url):
+    async with running(api_settings(db_url)) as (gateway, client):
+        yield Gateway(client, gateway)
 
 
 def _refused(result, detail: str) -> None:
@@ -188,7 +167,7 @@ async def test_v1_is_accepted_on_post_events(gw):
 
 
 async def test_v1_is_refused_on_every_other_signed_route(gw):
-    routes = [r for r in _signed_routes(gw.client.app) if r not in V1_ROUTES]
+    routes = [r for r in _signed_routes(gw.running.app) if r not in V1_ROUTES]
     assert ("DELETE", "/api/v1/subscriptions") in routes and ("GET", "/api/v1/messages/{id}") in routes
     for method, template in routes:
         path = template.replace("{id}", "1")
@@ -271,9 +250,9 @@ async def test_a_refused_signature_is_not_registered(gw):
 
 
 async def test_a_replay_to_another_app_on_the_same_database_is_refused(db_url, gw):
-    other_db = Database(db_url)
-    other = await _start(other_db)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        running_other, http = await stack.enter_async_context(running(api_settings(db_url)))
+        other = Gateway(http, running_other)
         body = json.dumps(EVENT).encode()
         headers = {"Content-Type": "application/json", **gw.signer.headers("POST", "/api/v1/events", body)}
         assert (await gw.send("POST", "/api/v1/events", body, headers=headers))[0] == 202
@@ -281,9 +260,6 @@ async def test_a_replay_to_another_app_on_the_same_database_is_refused(db_url, g
         headers = gw.signer.headers("GET", "/api/v1/stats")
         assert (await other.send("GET", "/api/v1/stats", headers=headers))[0] == 200
         _refused(await gw.send("GET", "/api/v1/stats", headers=headers), "signature already used")
-    finally:
-        await other.client.close()
-        other_db.close()
 
 
 # --- bounded before parsed ------------------------------------------------------------------------

@@ -8,19 +8,16 @@ from datetime import timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from gateway import clock
-from gateway.domain.composer import Composer
-from gateway.domain.notices import NoticePolicy
-from gateway.domain.templates import TemplateRenderer
-from gateway.http.app import build_app
-from gateway.http.deps import ApiContext
 from gateway.http.signing import Signer
+from gateway.roles import Gateway
 from gateway.store import outbox
 from gateway.store.models import citizens, consent_events, messages, subscriptions
+from tests.api_gateway import api_settings, running
 
 CITY = ZoneInfo("America/Mexico_City")
 SECRET = "s3cret"
@@ -29,8 +26,8 @@ PATH = "/api/v1/subscriptions"
 
 
 class Client:
-    def __init__(self, client: TestClient, ctx: ApiContext):
-        self.client, self.ctx = client, ctx
+    def __init__(self, client: aiohttp.ClientSession, gateway: Gateway):
+        self.client, self.db = client, gateway.db
         self.signer = Signer("cesac", SECRET)
 
     def headers(self, method: str, url: str, body: bytes, secret: str = SECRET) -> dict:
@@ -46,11 +43,11 @@ class Client:
         return response.status, (json.loads(text) if text else None), response.content_type
 
     def scalar(self, query):
-        with self.ctx.db.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return conn.execute(query).scalar()
 
     def ledger(self) -> list:
-        with self.ctx.db.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return conn.execute(
                 select(
                     consent_events.c.action,
@@ -64,21 +61,9 @@ class Client:
 
 
 @pytest.fixture
-async def api(db):
-    composer = Composer(TemplateRenderer(CITY, "30311"))
-    ctx = ApiContext(
-        db=db,
-        composer=composer,
-        secrets={"cesac": SECRET},
-        validity=timedelta(hours=24),
-        policy=NoticePolicy(composer),  # zones not synced: the endpoint syncs them when first needed
-    )
-    client = TestClient(TestServer(build_app(ctx)))
-    await client.start_server()
-    try:
-        yield Client(client, ctx)
-    finally:
-        await client.close()
+async def api(db_url):
+    async with running(api_settings(db_url)) as (gateway, client):
+        yield Client(client, gateway)
 
 
 async def test_post_subscribes_and_get_lists(api):
@@ -162,7 +147,7 @@ async def test_delete_a_topic_then_everything(api):
     assert status == 200 and data["removed"] == 1 and [s["topic"] for s in data["subscriptions"]] == ["VIAL"]
     now = clock.utcnow()
     cid = api.scalar(select(citizens.c.id).where(citizens.c.msisdn == ANA))
-    waiting = api.ctx.db.transaction(
+    waiting = api.db.transaction(
         outbox.enqueue,
         [{"citizen_id": cid, "msisdn": ANA, "language": "es", "body": "x", "encoding": "gsm7", "segments": 1,
           "priority": 2, "expires_at": now + timedelta(hours=1)}],

@@ -13,7 +13,7 @@ import pytest
 
 from config.settings import DashboardSettings
 from gateway.operators.roles import Role
-from gateway.runtime import GatewayRuntime
+from gateway.roles import build
 from tests.integration import conftest as integration
 from tests.integration.conftest import carrier_ports, gateway_settings
 from tests.operators.helpers import add_operator
@@ -81,7 +81,7 @@ async def gateway(tmp_path, sqlite_template, simulator):
     shutil.copy(sqlite_template, path)
     settings = gateway_settings(f"sqlite:///{path}", carrier_ports(simulator))
     settings = settings.model_copy(update={"dashboard": DashboardSettings(max_failures=MAX_FAILURES)})
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     assert await runtime.pool.wait_bound(5)
     add_operator(runtime.db, OPERATOR, PASSWORD, Role.ADMIN)

@@ -14,8 +14,10 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
 from gateway.services.intake import IntakeService
+from gateway.signals import Signals
 from gateway.store.intake import IntakeBatcher
 from gateway.store.models import events, messages
+from gateway.store.signatures import SeenSignatures
 
 from .georeport import GeoReportServer
 
@@ -53,7 +55,9 @@ def policy() -> NoticePolicy:
 
 @pytest.fixture
 def intake(db, policy, clock) -> IntakeService:
-    return IntakeService(db, policy, IntakeBatcher(db, policy, clock), now=clock)
+    return IntakeService(
+        db, policy, IntakeBatcher(db, policy, clock), Signals(), SeenSignatures(db, 300), now=clock
+    )
 
 
 @pytest.fixture

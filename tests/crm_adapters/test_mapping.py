@@ -4,23 +4,17 @@ POST /api/v1/crm/{client}/events answering like /api/v1/events with the CRM's ow
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from config.settings import CONFIG_DIR, ConfigError
-from crm_adapters.mapping import CrmInbound, load_mapping
-from gateway.domain.composer import Composer
-from gateway.domain.templates import TemplateRenderer
-from gateway.http.app import build_app
-from gateway.http.deps import ApiContext
+from crm_adapters.mapping import load_mapping
 from gateway.http.signing import Signer
-from gateway.services.intake import IntakeService
 from gateway.store.models import cases, events, messages
+from tests.api_gateway import api_settings, running
 
 CITY = ZoneInfo("America/Mexico_City")
 SUAC = CONFIG_DIR / "crm_mappings" / "suac.toml"
@@ -156,19 +150,12 @@ def test_a_json_mapping_file_works_too(tmp_path):
 
 
 @pytest.fixture
-async def client(db):
-    ctx = ApiContext(
-        db=db,
-        composer=Composer(TemplateRenderer(CITY, "30311")),
-        secrets={"cesac": SECRET, "other": "x"},
-        validity=timedelta(hours=24),
+async def client(db_url):
+    settings = api_settings(
+        db_url, crm_adapters=[{"kind": "mapped_json", "client": "cesac", "mapping": str(SUAC)}]
     )
-    intake = IntakeService(db, ctx.policy, ctx.intake, on_queued=ctx.on_queued)
-    ctx.crm_inbound = CrmInbound(intake, {"cesac": load_mapping(SUAC, CITY)})
-    test_client = TestClient(TestServer(build_app(ctx)))
-    await test_client.start_server()
-    yield test_client
-    await test_client.close()
+    async with running(settings) as (_, http):
+        yield http
 
 
 async def post(
@@ -251,5 +238,7 @@ async def test_signatures_and_clients(client):
     assert status == 401
     status, problem = await post(client, BODY, path="/api/v1/crm/other/events")
     assert status == 403 and "/api/v1/crm/cesac/events" in problem["detail"]
-    status, problem = await post(client, BODY, path="/api/v1/crm/other/events", who="other", secret="x")
+    status, problem = await post(
+        client, BODY, path="/api/v1/crm/other/events", who="other", secret="other-secret"
+    )
     assert status == 404 and problem["title"] == "No mapping for this client"

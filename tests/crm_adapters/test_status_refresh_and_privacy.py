@@ -14,11 +14,13 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
 from gateway.services.intake import IntakeService
+from gateway.signals import Signals, Wakeup
 from gateway.store import privacy, subscriptions
 from gateway.store.citizens import upsert_citizen
 from gateway.store.intake import IntakeBatcher
 from gateway.store.models import crm_phone_numbers, crm_tracked_requests, messages
-from gateway.store.zones import sync_zones
+from gateway.store.signatures import SeenSignatures
+from gateway.store.zones import ids_for
 from scheduler.fanout import FanoutService
 from scheduler.reminders import ReminderService
 
@@ -97,38 +99,34 @@ async def test_forget_erases_the_adapters_copies_and_the_phone_directory(db, mak
 async def test_broadcasts_and_appointments_written_elsewhere_are_picked_up(db):
     now = START
     policy = NoticePolicy(Composer(TemplateRenderer(CITY, "30311")))
-    policy.zone_ids = db.transaction(sync_zones, policy.zones, now)
-    # "another process" (smsgw events import): an intake with no wake-ups
-    other = IntakeService(db, policy, IntakeBatcher(db, policy, lambda: now), now=lambda: now)
+    # "another process" (smsgw events import): an intake whose wake-ups reach no one here
+    batcher = IntakeBatcher(db, policy, lambda: now)
+    other = IntakeService(db, policy, batcher, Signals(), SeenSignatures(db, 300), now=lambda: now)
     queued = asyncio.Event()
-    fanout = FanoutService(db, on_queued=queued.set, now=lambda: now, idle_poll_seconds=0.05)
+    fanout = FanoutService(db, Wakeup("broadcasts"), queued.set, now=lambda: now, idle_poll_seconds=0.05)
     fanout.start()
-    reminders = ReminderService(db, policy, now=lambda: now, reconcile_seconds=3600)
-    await reminders.start()
+    reminders = ReminderService(db, policy, queued.set, now=lambda: now)
     try:
         citizen, _, _ = db.transaction(upsert_citizen, "+525512345678", "es", None, now)
         zone = policy.zones.resolve(["Popotla"])[0][0]
-        db.transaction(subscriptions.subscribe, citizen, "AGUA", [policy.zone_ids[zone.key]], now)
+        zone_ids = db.transaction(ids_for, policy.zones, [zone.key], now)
+        db.transaction(subscriptions.subscribe, citizen, "AGUA", zone_ids, now)
         notice = {"starts_at": "2026-12-02T09:00:00-06:00", "ends_at": "2026-12-02T18:00:00-06:00"}
         event = {"id": "w1", "type": "water.outage", "area": {"zones": ["Popotla"]}, "notice": notice}
         assert (await other.accept("cesac", event, source="file:x.csv")).status == "accepted"
         await asyncio.wait_for(queued.wait(), 5)  # the fan-out found it without being woken
         with db.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 1
-        at = (datetime(2026, 12, 5, 17, 0, tzinfo=UTC)).isoformat()
+        at = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
         appointment = {
             "id": "a1",
             "type": "appointment.scheduled",
-            "case": {"folio": "MH-1", "appointment": {"at": at}},
+            "case": {"folio": "MH-1", "appointment": {"at": at.isoformat()}},
             "citizen": {"msisdn": PHONE},
         }
         assert (await other.accept("cesac", appointment, source="file:x.csv")).status == "accepted"
-
-        assert reminders.jobs() == []  # this process was not told
-        job = reminders.scheduler.get_job("reminders-reconcile")
-        assert job.trigger.interval == timedelta(hours=1)
-        await job.func()  # what the interval job runs
-        assert sorted(j.id.rsplit("-", 1)[1] for j in reminders.jobs()) == ["24h", "2h"]
+        # its reminders are rows: this process sends them when they fall due
+        now = (at - timedelta(hours=24)).replace(tzinfo=None)
+        assert await reminders.run_once() == 1
     finally:
         await fanout.stop()
-        reminders.shutdown()

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from gateway.http.signing import Signer
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings
 from tests.conftest import make_settings
@@ -78,7 +78,7 @@ def carrier_ports(sim: Simulator) -> dict[str, int]:
 
 @pytest.fixture
 async def gateway(db_url, simulator):
-    runtime = GatewayRuntime(gateway_settings(db_url, carrier_ports(simulator)))
+    runtime = build(gateway_settings(db_url, carrier_ports(simulator)))
     await runtime.start()
     assert await runtime.pool.wait_bound(5)
     yield runtime
@@ -115,7 +115,7 @@ class Api:
             return await r.json()
 
     async def wait_status(
-        self, runtime: GatewayRuntime, message_id: int, status: str, timeout: float = 10
+        self, runtime: Gateway, message_id: int, status: str, timeout: float = 10
     ) -> dict:
         """Re-read the message after each committed status batch until it reaches ``status``."""
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from gateway import clock
 from gateway.domain import dates
 from gateway.domain.status import Priority
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from gateway.services.citizen_sms import Handled
 from gateway.store import outbox
 from gateway.store.models import (
@@ -73,7 +73,7 @@ NOT_FOUND_ES = sms(
 class Inbox:
     """Learns, per number, each MO the gateway committed and what it did."""
 
-    def __init__(self, runtime: GatewayRuntime):
+    def __init__(self, runtime: Gateway):
         self.queues: dict[str, asyncio.Queue] = {}
         original = runtime.inbox.handle
 
@@ -91,7 +91,7 @@ class Inbox:
 class Phone:
     """A virtual handset: sends SMS through the simulator's HTTP API, reads its inbox."""
 
-    def __init__(self, number: str, runtime: GatewayRuntime, sim: Simulator, inbox: Inbox, http):
+    def __init__(self, number: str, runtime: Gateway, sim: Simulator, inbox: Inbox, http):
         self.number, self.runtime, self.sim, self.inbox, self.http = number, runtime, sim, inbox, http
 
     def texts(self) -> list[str]:
@@ -155,12 +155,12 @@ async def phones(gateway, simulator, http):
     return lambda number: Phone(number, gateway, simulator, inbox, http)
 
 
-def rows(runtime: GatewayRuntime, query) -> list:
+def rows(runtime: Gateway, query) -> list:
     with runtime.db.engine.connect() as conn:
         return conn.execute(query).all()
 
 
-def subscribed(runtime: GatewayRuntime, number: str) -> set[tuple[str, str | None]]:
+def subscribed(runtime: Gateway, number: str) -> set[tuple[str, str | None]]:
     return {
         (topic, name)
         for topic, name in rows(
@@ -176,7 +176,7 @@ def subscribed(runtime: GatewayRuntime, number: str) -> set[tuple[str, str | Non
     }
 
 
-def ledger(runtime: GatewayRuntime, number: str) -> list:
+def ledger(runtime: Gateway, number: str) -> list:
     return rows(
         runtime,
         select(
@@ -193,7 +193,7 @@ def ledger(runtime: GatewayRuntime, number: str) -> list:
     )
 
 
-def opted_out(runtime: GatewayRuntime, number: str) -> bool:
+def opted_out(runtime: Gateway, number: str) -> bool:
     return bool(rows(runtime, select(citizens.c.opted_out).where(citizens.c.msisdn == number))[0][0])
 
 
@@ -497,7 +497,7 @@ async def crm_gateway(db_url, simulator):
     """A gateway whose CRM client has a callback URL (nothing listens: callbacks stay queued)."""
     settings = gateway_settings(db_url, carrier_ports(simulator))
     settings.crm_clients[0].callback_url = "http://127.0.0.1:9/callbacks"
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     assert await runtime.pool.wait_bound(5)
     yield runtime
@@ -578,7 +578,7 @@ async def test_unknown_text_gets_the_help_once_an_hour_and_auto_replies_none(
 async def capped_gateway(db_url, simulator):
     settings = gateway_settings(db_url, carrier_ports(simulator))
     settings.replies.max_per_day = 3
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     assert await runtime.pool.wait_bound(5)
     yield runtime

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from config.crm_adapters import MappedJsonAdapterSettings
 from config.settings import CONFIG_DIR
-from gateway.runtime import GatewayRuntime
+from gateway.roles import build
 from gateway.store.models import events
 from tests.crm_adapters.conftest import adapter_settings
 from tests.crm_adapters.georeport import GeoReportServer
@@ -41,7 +41,7 @@ async def connected(db_url, simulator, crm):
             kind="mapped_json", client="cesac", mapping=str(CONFIG_DIR / "crm_mappings" / "suac.toml")
         ),
     ]
-    runtime = GatewayRuntime(settings.model_copy(update={"crm_adapters": adapters}))
+    runtime = build(settings.model_copy(update={"crm_adapters": adapters}))
     await runtime.start()
     assert await runtime.pool.wait_bound(5)
     api = Api(runtime.url)

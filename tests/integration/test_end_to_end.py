@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import func, select
 
-from gateway.runtime import GatewayRuntime
+from gateway.roles import build
 from gateway.store.models import events, messages
 from simulator.app import Simulator
 
@@ -61,7 +61,7 @@ async def test_message_survives_simulator_restart(db_url):
     sim = Simulator(simulator_settings())
     await sim.start()
     ports = carrier_ports(sim)
-    runtime = GatewayRuntime(gateway_settings(db_url, ports))
+    runtime = build(gateway_settings(db_url, ports))
     await runtime.start()
     api = Api(runtime.url)
     try:

@@ -1,6 +1,6 @@
 """Every fault the simulator can inject ends with every message accounted for.
 
-A real gateway (GatewayRuntime: outbox, dispatcher, SMPP client, status writer) against the real
+A real gateway (Gateway: outbox, dispatcher, SMPP client, status writer) against the real
 bundled simulator over sockets. Each message goes to its own number, so what the simulator received
 can be compared with the outbox: every message ends delivered, or failed with a reason; none is
 lost; none is sent twice except those in flight on a dropped link.
@@ -22,7 +22,7 @@ from gateway import clock
 from gateway.domain.status import FINAL_STATUSES, Priority
 from gateway.http.api.messages import message_view
 from gateway.inbound import InboundHandler
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from gateway.store import outbox
 from gateway.store.models import messages
 from simulator.app import Simulator
@@ -98,7 +98,7 @@ async def system(
     sim = Simulator(sim_settings(sim_carriers))
     await sim.start()
     gw_carriers = gw_carriers if gw_carriers is not None else {name: {} for name in sim_carriers}
-    runtime = GatewayRuntime(gateway_settings(db_url, sim, gw_carriers, **dispatch))
+    runtime = build(gateway_settings(db_url, sim, gw_carriers, **dispatch))
     try:
         await runtime.start()
         assert await runtime.pool.wait_bound(5)
@@ -122,7 +122,7 @@ def number(i: int) -> str:
 
 
 def queue(
-    runtime: GatewayRuntime, count: int, text: str = "Aviso {i}: su reporte fue recibido", start: int = 0
+    runtime: Gateway, count: int, text: str = "Aviso {i}: su reporte fue recibido", start: int = 0
 ):
     now = clock.utcnow()
     rows = []
@@ -140,17 +140,17 @@ def queue(
             }
         )
     ids = runtime.db.transaction(outbox.enqueue, rows, now)
-    runtime.jobs.wake()
+    runtime.signals.outbox.set()
     return ids
 
 
-def rows(runtime: GatewayRuntime, ids: list[int]) -> dict[int, dict]:
+def rows(runtime: Gateway, ids: list[int]) -> dict[int, dict]:
     with runtime.db.engine.connect() as conn:
         result = conn.execute(select(messages).where(messages.c.id.in_(ids))).mappings()
         return {r["id"]: dict(r) for r in result}
 
 
-async def settle(runtime: GatewayRuntime, ids: list[int], timeout: float = 30) -> dict[int, dict]:
+async def settle(runtime: Gateway, ids: list[int], timeout: float = 30) -> dict[int, dict]:
     """Wait (commit by commit) until every message has a final status."""
 
     async def until():
@@ -361,7 +361,7 @@ async def test_prefix_and_weights_route_messages(sqlite_url, tmp_path):
             },
         }
     )
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     try:
         await runtime.start()
         assert await runtime.pool.wait_bound(5)
@@ -434,7 +434,7 @@ async def test_shutdown_under_load_loses_nothing(sqlite_url):
     sim = Simulator(sim_settings({"telcel": {"faults": {"response_delay": [0.05, 0.1]}}}))
     await sim.start()
     settings = gateway_settings(sqlite_url, sim, {"telcel": {"tps": 300, "window": 20}})
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     try:
         assert await runtime.pool.wait_bound(5)
@@ -455,7 +455,7 @@ async def test_shutdown_under_load_loses_nothing(sqlite_url):
         submitted_at_stop = sim.smsc.carriers["telcel"].stats.submitted
         assert sum(r["status"] != "queued" for r in after_stop.values()) == submitted_at_stop
         # a new process finishes the work: nothing lost, nothing sent twice
-        runtime = GatewayRuntime(settings)
+        runtime = build(settings)
         await runtime.start()
         final = await settle(runtime, ids, timeout=30)
         assert accounted(sim, final)["statuses"] == {"delivered": 400}

@@ -1,7 +1,7 @@
 """A hostile SMSC beside a carrier that keeps delivering: nothing it sends loses a message or stops
 the status writer, on SQLite and on the PostgreSQL server.
 
-The gateway (GatewayRuntime) routes half its traffic to :class:`HostileSmsc` and half to the real
+The gateway (Gateway) routes half its traffic to :class:`HostileSmsc` and half to the real
 bundled simulator, with failover: every message ends delivered or failed with a reason, unusable
 ids never reach the database, and the writer never fails a batch.
 """
@@ -14,7 +14,7 @@ import aiohttp
 from sqlalchemy import select
 
 from gateway.domain.status import FINAL_STATUSES
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from gateway.store import outbox
 from gateway.store.models import message_parts, messages
 from simulator.app import Simulator
@@ -64,7 +64,7 @@ async def test_a_hostile_smsc_loses_no_message_and_never_stops_the_writer(db_url
     hostile = HostileSmsc()
     try:
         async with hostile:
-            runtime = GatewayRuntime(settings(db_url, hostile.port, sim.carrier_port("telcel")))
+            runtime = build(settings(db_url, hostile.port, sim.carrier_port("telcel")))
             await runtime.start()
             try:
                 binds = [s.bound.wait() for c in runtime.pool.carriers.values() for s in c.sessions]
@@ -90,7 +90,7 @@ async def test_a_hostile_smsc_loses_no_message_and_never_stops_the_writer(db_url
         await sim.stop()
 
 
-async def check(runtime: GatewayRuntime, hostile: HostileSmsc, final: dict[int, dict]) -> None:
+async def check(runtime: Gateway, hostile: HostileSmsc, final: dict[int, dict]) -> None:
     # every message accepted ends delivered or failed with a reason; nothing is lost
     assert all(r["status"] in FINAL for r in final.values())
     for r in final.values():
@@ -126,8 +126,8 @@ async def check(runtime: GatewayRuntime, hostile: HostileSmsc, final: dict[int, 
     writer = runtime.writer
     assert (writer.failures, writer.failing_batches, dict(writer.set_aside)) == (0, 0, {})
     assert writer.backlog == 0 and writer.problem() is None
-    assert runtime.inbound.receipts_unparsed >= 2  # the 5,000-digit and the 300-octet ids
-    assert runtime.inbound.mo_refused >= 1
+    assert runtime.links.inbound.receipts_unparsed >= 2  # the 5,000-digit and the 300-octet ids
+    assert runtime.links.inbound.mo_refused >= 1
     status, ready = await get(f"{runtime.url}/readyz")
     assert status == 200, ready
     status, body = await get(f"{runtime.url}/metrics")

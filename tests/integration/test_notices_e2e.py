@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from gateway import clock
 from gateway.domain import dates
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
+from gateway.store.models import appointments
 from gateway.store.subscriptions import citizen_id_of
 from gateway.store.zones import ids_of
 from simulator.app import Simulator
@@ -64,8 +66,16 @@ def case_event(
     }
 
 
-def subscribe(runtime: GatewayRuntime, msisdn: str, topic: str, zones: list[str], language: str = "es"):
-    policy = runtime.notices.policy
+def reminders_due(runtime: Gateway) -> list[tuple[bool, bool, str]]:
+    """(24 h reminder planned, 2 h reminder planned, status) of every appointment."""
+    a = appointments.c
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(select(a.remind_24h_at, a.remind_2h_at, a.status).order_by(a.id)).all()
+    return [(r[0] is not None, r[1] is not None, r[2]) for r in rows]
+
+
+def subscribe(runtime: Gateway, msisdn: str, topic: str, zones: list[str], language: str = "es"):
+    policy = runtime.policy
 
     def work(conn):
         citizen_id, _, _ = upsert_citizen(conn, msisdn, language, None, clock.utcnow())
@@ -128,7 +138,7 @@ async def test_appointment_scheduled_asks_si_no_and_cancelled_tells_the_citizen(
         "Responda SI para confirmar o NO si no puede asistir."
     ]
     assert body["message_ids"] and (await api.message(body["message_ids"][0]))["priority"] == "high"
-    assert sorted(j.id for j in gateway.notices.reminders.jobs()) == ["appointment-1-24h", "appointment-1-2h"]
+    assert reminders_due(gateway) == [(True, True, "pending")]
 
     status, body = await api.post_event(case_event("e-apt-x", "appointment.cancelled"))
     assert status == 202, body
@@ -137,7 +147,7 @@ async def test_appointment_scheduled_asks_si_no_and_cancelled_tells_the_citizen(
         f"Se cancelo su cita por el reporte MH-2026-004512 del {when}. "
         "Para mas informacion envie ESTADO MH-2026-004512 al 30311."
     )
-    assert gateway.notices.reminders.jobs() == []
+    assert reminders_due(gateway) == [(True, True, "cancelled")]  # cancelled: none will go
 
 
 async def test_service_confirmed(gateway, api, simulator):
@@ -232,7 +242,7 @@ async def test_opted_out_subscriber_gets_nothing(gateway, api, simulator):
 
 async def test_reminder_jobs_survive_a_restart_and_fire(db_url, simulator, monkeypatch):
     settings = gateway_settings(db_url, carrier_ports(simulator))
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     api = Api(runtime.url)
     at = _future(days=3)
@@ -248,24 +258,22 @@ async def test_reminder_jobs_survive_a_restart_and_fire(db_url, simulator, monke
         await api.close()
         await runtime.stop()
 
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     api = Api(runtime.url)
     try:
         assert await runtime.pool.wait_bound(5)
-        reminders = runtime.notices.reminders
-        jobs = {j.id: j.next_run_time for j in reminders.jobs()}
-        assert set(jobs) == {"appointment-1-24h", "appointment-1-2h"}
+        assert reminders_due(runtime) == [(True, True, "pending")]  # kept across the restart
         # a controlled clock: 24 h before the appointment
         moment = (at - timedelta(hours=24)).astimezone(UTC).replace(tzinfo=None)
         monkeypatch.setattr(clock, "utcnow", lambda: moment)
-        assert await reminders.run_due(moment) == 1
+        assert await runtime.links.reminders.run_once() == 1
         texts = await wait_handset(simulator, ANA, 2)
         when = dates.long_datetime(at, CITY, "es")
         assert (
             texts[-1] == f"Recordatorio: su cita por el reporte MH-2026-004512 es el {when} en Modulo Tacuba."
         )
-        assert [j.id for j in reminders.jobs()] == ["appointment-1-2h"]
+        assert await runtime.links.reminders.run_once() == 0  # sent once; the 2 h one is not due yet
     finally:
         await api.close()
         await runtime.stop()
@@ -297,7 +305,7 @@ async def test_the_crm_gets_signed_status_callbacks(db_url, simulator):
     port = site._server.sockets[0].getsockname()[1]
     settings = gateway_settings(db_url, carrier_ports(simulator))
     settings.crm_clients[0].callback_url = f"http://127.0.0.1:{port}/status"
-    runtime = GatewayRuntime(settings)
+    runtime = build(settings)
     await runtime.start()
     api = Api(runtime.url)
     try:

@@ -1,6 +1,6 @@
 """Receipts reach the message they belong to, whatever an SMSC does with its ids.
 
-A real gateway (GatewayRuntime) against :class:`ReceiptIdSmsc` over sockets, on SQLite and on the
+A real gateway (Gateway) against :class:`ReceiptIdSmsc` over sockets, on SQLite and on the
 PostgreSQL server: an SMSC that answers submit_sm with decimal ids and writes its receipts in hex,
 and one whose decimal counter restarts, each holding its receipts until 200 parts are open at once.
 """
@@ -12,7 +12,7 @@ import contextlib
 import pytest
 from sqlalchemy import select
 
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
 from gateway.store import outbox
 from gateway.store.models import message_parts, message_status_history
 from smpp_client.message_ids import Relation
@@ -50,7 +50,7 @@ def settings(db_url: str, port: int, receipt_ids: str):
 
 @contextlib.asynccontextmanager
 async def gateway(db_url: str, smsc: ReceiptIdSmsc, receipt_ids: str = "auto"):
-    runtime = GatewayRuntime(settings(db_url, smsc.port, receipt_ids))
+    runtime = build(settings(db_url, smsc.port, receipt_ids))
     await runtime.start()
     try:
         assert await runtime.pool.wait_bound(5)
@@ -59,7 +59,7 @@ async def gateway(db_url: str, smsc: ReceiptIdSmsc, receipt_ids: str = "auto"):
         await runtime.stop()
 
 
-def histories(runtime: GatewayRuntime, ids: list[int]) -> dict[int, tuple[str, ...]]:
+def histories(runtime: Gateway, ids: list[int]) -> dict[int, tuple[str, ...]]:
     with runtime.db.engine.connect() as conn:
         rows = conn.execute(
             select(message_status_history.c.message_id, message_status_history.c.status)
@@ -72,7 +72,7 @@ def histories(runtime: GatewayRuntime, ids: list[int]) -> dict[int, tuple[str, .
         return {mid: tuple(statuses) for mid, statuses in out.items()}
 
 
-def parts(runtime: GatewayRuntime, ids: list[int]) -> dict[int, tuple]:
+def parts(runtime: Gateway, ids: list[int]) -> dict[int, tuple]:
     p = message_parts.c
     with runtime.db.engine.connect() as conn:
         rows = conn.execute(

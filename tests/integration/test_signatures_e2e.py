@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from gateway.runtime import GatewayRuntime
+from gateway.roles import build
 
 from .conftest import Api, carrier_ports, case_received, gateway_settings
 
 
 async def test_a_replay_to_another_runtime_on_the_same_database_is_refused(db_url, simulator):
-    first = GatewayRuntime(gateway_settings(db_url, carrier_ports(simulator)))
-    second = GatewayRuntime(gateway_settings(db_url, carrier_ports(simulator)))
+    first = build(gateway_settings(db_url, carrier_ports(simulator)))
+    second = build(gateway_settings(db_url, carrier_ports(simulator)))
     await first.start()
     await second.start()
     to_first = Api(first.url)

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import aiohttp
 from sqlalchemy import select, text
 
-from gateway.runtime import GatewayRuntime
+from gateway.roles import Gateway, build
+from gateway.signals import Signals
 from gateway.store.db import Database
 from gateway.store.models import messages
 from simulator.app import Simulator
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 GRACE = 3
 
 
-async def readyz(runtime: GatewayRuntime) -> tuple[int, dict]:
+async def readyz(runtime: Gateway) -> tuple[int, dict]:
     async with aiohttp.ClientSession() as http, http.get(f"{runtime.url}/readyz") as resp:
         return resp.status, await resp.json()
 
@@ -47,7 +48,7 @@ def renamed(db: Database, table: str):
 async def test_readiness_names_a_writer_that_keeps_failing_and_it_catches_up(db_url):
     sim = Simulator(sim_settings({"telcel": {}}))
     await sim.start()
-    runtime = GatewayRuntime(gateway_settings(db_url, sim, {"telcel": {}}))
+    runtime = build(gateway_settings(db_url, sim, {"telcel": {}}))
     try:
         await runtime.start()
         assert await runtime.pool.wait_bound(5)
@@ -138,7 +139,7 @@ async def test_sigterm_ends_serve_within_its_grace_time_while_the_database_never
     out = (tmp_path / "serve.log").open("w+")
     proc = None
     try:
-        ids = queue(SimpleNamespace(db=db, jobs=SimpleNamespace(wake=lambda: None)), 300)  # before serve
+        ids = queue(SimpleNamespace(db=db, signals=Signals()), 300)  # before serve
         env = {**os.environ, **TEST_ENV}
         proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)),
@@ -164,7 +165,7 @@ async def test_sigterm_ends_serve_within_its_grace_time_while_the_database_never
         assert len(statuses) == len(ids)
         assert set(statuses.values()) <= {"queued", "submitted", "delivered"}
         # a new process finishes the work (messages whose submit result was lost go out again)
-        runtime = GatewayRuntime(gateway_settings(db_url, sim, {"telcel": {}}, lease_seconds=2))
+        runtime = build(gateway_settings(db_url, sim, {"telcel": {}}, lease_seconds=2))
         await runtime.start()
         try:
             final = await settle(runtime, ids, timeout=60)

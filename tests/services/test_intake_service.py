@@ -12,50 +12,48 @@ from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
 from gateway.domain.templates import TemplateRenderer
 from gateway.services.intake import IntakeService
+from gateway.signals import Signals
 from gateway.store import subscriptions
 from gateway.store.citizens import upsert_citizen
 from gateway.store.intake import IntakeBatcher
-from gateway.store.models import events, messages
-from gateway.store.zones import sync_zones
+from gateway.store.models import appointments, events, messages
+from gateway.store.signatures import SeenSignatures
+from gateway.store.zones import ids_for
 
 CITY = ZoneInfo("America/Mexico_City")
 NOW = datetime(2026, 11, 30, 16, 0)
 
 
 class Wakes:
-    def __init__(self):
-        self.queued = 0
-        self.broadcasts: list[int] = []
-        self.reminders: list = []
+    """What the intake woke: the dispatcher (queued), the fan-out (broadcasts)."""
 
-    def on_queued(self) -> None:
-        self.queued += 1
+    def __init__(self, signals: Signals):
+        self.signals = signals
 
-    def on_broadcast(self, broadcast_id: int) -> None:
-        self.broadcasts.append(broadcast_id)
+    @property
+    def queued(self) -> int:
+        return self.signals.outbox.sets
 
-    async def on_reminders(self, ops) -> None:
-        self.reminders += ops
-
-
-@pytest.fixture
-def wakes() -> Wakes:
-    return Wakes()
+    @property
+    def broadcasts(self) -> int:
+        return self.signals.broadcasts.sets
 
 
 @pytest.fixture
-def service(db, wakes) -> IntakeService:
+def signals() -> Signals:
+    return Signals()
+
+
+@pytest.fixture
+def wakes(signals) -> Wakes:
+    return Wakes(signals)
+
+
+@pytest.fixture
+def service(db, signals) -> IntakeService:
     policy = NoticePolicy(Composer(TemplateRenderer(CITY, "30311")))
-    policy.zone_ids = db.transaction(sync_zones, policy.zones, NOW)
-    return IntakeService(
-        db,
-        policy,
-        IntakeBatcher(db, policy, lambda: NOW),
-        on_queued=wakes.on_queued,
-        on_broadcast=wakes.on_broadcast,
-        on_reminders=wakes.on_reminders,
-        now=lambda: NOW,
-    )
+    batcher = IntakeBatcher(db, policy, lambda: NOW)
+    return IntakeService(db, policy, batcher, signals, SeenSignatures(db, 300), now=lambda: NOW)
 
 
 def case_event(event_id="e1", type_="case.received", folio="MH-1", msisdn="55 1234 5678", **case) -> dict:
@@ -115,18 +113,20 @@ async def test_a_repeat_that_no_longer_passes_answers_as_the_first_time(db, serv
     assert again.status == "duplicate" and again.response == first.response
 
 
-async def test_reminders_are_applied_after_the_commit(db, service, wakes):
-    at = (NOW + timedelta(days=3)).isoformat() + "-00:00"
-    await service.accept(
-        "cesac", case_event("a1", "appointment.scheduled", appointment={"at": at}), source="x"
-    )
-    assert [op.action for op in wakes.reminders] == ["schedule"]
+async def test_reminders_are_due_times_written_with_the_event(db, service):
+    at = NOW + timedelta(days=3)
+    event = case_event("a1", "appointment.scheduled", appointment={"at": at.isoformat() + "-00:00"})
+    await service.accept("cesac", event, source="x")
+    with db.engine.connect() as conn:
+        due = conn.execute(select(appointments.c.remind_24h_at, appointments.c.remind_2h_at)).one()
+    assert tuple(due) == (at - timedelta(hours=24), at - timedelta(hours=2))
 
 
 async def test_a_broadcast_wakes_the_fanout_when_it_has_recipients(db, service, wakes):
     citizen, _, _ = db.transaction(upsert_citizen, "+525512345678", "es", None, NOW)
     zone = service.policy.zones.resolve(["Popotla"])[0][0]
-    db.transaction(subscriptions.subscribe, citizen, "AGUA", [service.policy.zone_ids[zone.key]], NOW)
+    zone_ids = db.transaction(ids_for, service.policy.zones, [zone.key], NOW)
+    db.transaction(subscriptions.subscribe, citizen, "AGUA", zone_ids, NOW)
     event = {
         "id": "w1",
         "type": "water.outage",
@@ -135,4 +135,4 @@ async def test_a_broadcast_wakes_the_fanout_when_it_has_recipients(db, service, 
     }
     result = await service.accept("cesac", event, source="webhook")
     assert result.status == "accepted" and result.response["recipients"] == 1
-    assert wakes.broadcasts == [result.response["broadcast_id"]]
+    assert wakes.broadcasts == 1

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.domain.status import MessageStatus
+from gateway.signals import Wakeup
 from gateway.store import outbox
 from scheduler.dispatcher import Dispatcher
 from smpp_client.constants import Status
@@ -24,7 +25,9 @@ class FakePool:
 
 
 def dispatcher(max_attempts: int = 10) -> Dispatcher:
-    return Dispatcher(db=None, pool=FakePool(), writer=None, owner="t", max_attempts=max_attempts)
+    return Dispatcher(
+        db=None, pool=FakePool(), writer=None, wakeup=Wakeup("outbox"), owner="t", max_attempts=max_attempts
+    )
 
 
 def message(attempts: int = 1, validity: timedelta = timedelta(hours=1)) -> outbox.ClaimedMessage:

@@ -1,5 +1,5 @@
 """Status callbacks to CRM clients (aioresponses): signed, retried with backoff on 5xx and timeouts,
-given up on 4xx; fed by the status writer's on_change, by expiry and by SI / NO answers."""
+given up on 4xx; queued in the transactions of the status writer, expiry and SI / NO answers."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from aioresponses import aioresponses as _aioresponses
 from sqlalchemy import select
 from yarl import URL as Url
 
-from crm_adapters.callbacks import StatusCallbacks
+from crm_adapters.callbacks import CallbackQueue, CallbackSender
 from gateway.domain.status import MessageStatus
 from gateway.http.problems import Problem
 from gateway.http.signing import verify
+from gateway.signals import Wakeup
 from gateway.store import appointments, outbox
 from gateway.store import callbacks as store
 from gateway.store.models import callbacks, events
@@ -60,11 +61,16 @@ def clock_():
 
 
 @pytest.fixture
+def queue() -> CallbackQueue:
+    return CallbackQueue({"cesac": URL})
+
+
+@pytest.fixture
 async def sender(db, clock_):
-    service = StatusCallbacks(
+    service = CallbackSender(
         db,
-        {"cesac": URL},
         {"cesac": SECRET},
+        Wakeup("callbacks"),
         backoff_seconds=5,
         max_attempts=4,
         timeout_seconds=2,
@@ -115,15 +121,14 @@ def _verify(headers, body: bytes, url: str = URL) -> None:
     assert parts["v1"] == expected
 
 
-async def test_status_changes_from_the_writer_become_signed_posts(db, sender):
+async def test_status_changes_from_the_writer_become_signed_posts(db, queue, sender):
     mid = _message(db)
-    sender.on_change(
-        [
-            outbox.Submitted(mid, "telcel", ["abc"], NOW),
-            outbox.Retry(mid, NOW, None, "throttled", NOW),  # not reported
-        ]
-    )
-    assert await sender.flush() == 1
+    changes = [
+        outbox.Submitted(mid, "telcel", ["abc"], NOW),
+        outbox.Retry(mid, NOW, None, "throttled", NOW),  # not reported
+    ]
+    db.transaction(queue.status_changes, changes)
+    assert len(_rows(db)) == 1
     seen = []
 
     def record(url, **kwargs):
@@ -153,7 +158,7 @@ async def test_status_changes_from_the_writer_become_signed_posts(db, sender):
 
 async def test_the_signature_covers_the_path_and_query_of_the_callback_url(db, clock_):
     url = "http://crm.test/hooks/smsgw?tenant=miguel%20hidalgo&token=a%2Fb"
-    service = StatusCallbacks(db, {"cesac": url}, {"cesac": SECRET}, now=clock_)
+    service = CallbackSender(db, {"cesac": SECRET}, Wakeup("callbacks"), now=clock_)
     mid = _message(db)
     db.transaction(store.enqueue_message_status, {"cesac": url}, [(mid, "delivered", NOW)], NOW)
     headers = []
@@ -223,23 +228,24 @@ async def test_too_many_failures_give_up(db, sender, clock_):
     assert (row["status"], row["attempts"]) == ("failed", 4)
 
 
-async def test_receipts_expiry_and_clients_without_url(db, sender):
+async def test_receipts_expiry_and_clients_without_url(db, queue):
     mine, theirs = _message(db), _message(db, client="other", event_key="x-1")
     receipt = outbox.ReceiptUpdate("telcel", ("abc",), MessageStatus.DELIVERED, "000", NOW, matched=True)
     receipt.message_id, receipt.message_status = mine, MessageStatus.DELIVERED
     partial = outbox.ReceiptUpdate("telcel", ("abd",), MessageStatus.DELIVERED, "000", NOW, matched=True)
     partial.message_id = mine  # a part of a longer message: the message did not change
-    sender.on_change([receipt, partial, outbox.Failed(theirs, MessageStatus.FAILED, 11, "bad", NOW)])
-    await sender.flush()
+    db.transaction(
+        queue.status_changes, [receipt, partial, outbox.Failed(theirs, MessageStatus.FAILED, 11, "bad", NOW)]
+    )
     assert [(r["message_id"], r["payload"]["status"]) for r in _rows(db)] == [(mine, "delivered")]
     # expiry (the gateway's own transaction) reports through the hook, in that transaction
     later = NOW + timedelta(hours=2)
-    assert db.transaction(outbox.expire_overdue, later, sender.status_hook) == 2
+    assert db.transaction(outbox.expire_overdue, later, queue.message_status) == 2
     expired = [(r["message_id"], r["payload"]["status"]) for r in _rows(db)][1:]
     assert expired == [(mine, "expired")]  # the other client has no callback URL
 
 
-async def test_an_appointment_answer_is_reported_to_the_crm(db, sender):
+async def test_an_appointment_answer_is_reported_to_the_crm(db, queue):
     def setup(conn):
         from gateway.store.citizens import upsert_case, upsert_citizen
 
@@ -271,9 +277,11 @@ async def test_an_appointment_answer_is_reported_to_the_crm(db, sender):
         return citizen_id
 
     citizen_id = db.transaction(setup)
-    answered = db.transaction(appointments.record_answer, citizen_id, False, NOW, sender.appointment_hook)
+    answered = db.transaction(appointments.record_answer, citizen_id, False, NOW, queue.appointment_answered)
     assert answered["status"] == "declined"
-    assert db.transaction(appointments.record_answer, citizen_id, True, NOW, sender.appointment_hook) is None
+    assert (
+        db.transaction(appointments.record_answer, citizen_id, True, NOW, queue.appointment_answered) is None
+    )
     (row,) = _rows(db)
     assert row["kind"] == "appointment.declined"
     assert row["payload"] == {
@@ -285,16 +293,14 @@ async def test_an_appointment_answer_is_reported_to_the_crm(db, sender):
     }
 
 
-async def test_the_writer_hook_is_cheap_and_batched(db, sender):
-    writer = StatusWriter(db)
-    writer.on_change = sender.on_change
+async def test_the_writer_queues_them_in_its_own_transactions(db, queue):
+    writer = StatusWriter(db, in_transaction=[queue.status_changes])
     writer.start()
     try:
         ids = [_message(db, event_key=f"e-{n}") for n in range(5)]
         for mid in ids:
             writer.post(outbox.Submitted(mid, "telcel", [f"id-{mid}"], NOW))
         await writer.flush()
-        await sender.flush()
     finally:
         await writer.stop()
     assert sorted(r["message_id"] for r in _rows(db)) == ids

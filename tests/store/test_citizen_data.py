@@ -212,7 +212,6 @@ async def _ana_with_history(db):
         clock.utcnow(),
     )
     inbox = CitizenInbox(db, policy)
-    inbox.attach()
     await inbox.handle("telcel", ANA, "ALTA AGUA Polanco V Sección", clock.utcnow())
     await inbox.handle("telcel", ANA, "ESTADO MH-2026-004512", clock.utcnow())
     return policy

@@ -19,13 +19,14 @@ ANA = "+525512345678"
 
 
 @pytest.fixture
-def inbox(db):
+def woken() -> list:
+    return []
+
+
+@pytest.fixture
+def inbox(db, woken):
     composer = Composer(TemplateRenderer(CITY, "30311"))
-    box = CitizenInbox(db, NoticePolicy(composer))
-    woken = []
-    box.attach(on_queued=lambda: woken.append(1))
-    box.woken = woken
-    return box
+    return CitizenInbox(db, NoticePolicy(composer), on_queued=lambda: woken.append(1))
 
 
 def scalar(db, query):
@@ -58,12 +59,12 @@ async def test_an_opted_out_number_gets_answers_to_keywords_only(inbox, db):
         assert list(conn.execute(select(consent_events.c.action)).scalars()) == ["opt_out", "opt_out"]
 
 
-async def test_a_sender_that_is_no_mexican_mobile_is_stored_and_not_answered(inbox, db):
+async def test_a_sender_that_is_no_mexican_mobile_is_stored_and_not_answered(inbox, db, woken):
     handled = await inbox.handle("telcel", "+12125550100", "HELP", clock.utcnow())
     assert handled.outcome == "not_a_mobile" and handled.reply_message_id is None
     assert scalar(db, select(mobile_messages.c.text)) == "HELP"
     assert scalar(db, select(citizens.c.id)) is None and scalar(db, select(messages.c.id)) is None
-    assert inbox.woken == []
+    assert woken == []
 
 
 async def test_the_reply_language_follows_the_keyword_or_the_citizen(inbox, db):

@@ -1,10 +1,10 @@
-"""Appointment reminders as APScheduler jobs in the persistent job store, under a controlled clock
-(run_due), on SQLite and PostgreSQL: scheduled 24 h and 2 h before, kept across a restart, sent once,
-removed by a cancellation, moved out of quiet hours; SI / NO answers."""
+"""Appointment reminders as due times on the appointment rows, under a controlled clock, on SQLite
+and PostgreSQL: due 24 h and 2 h before, sent once by whichever service claims them (two services, a
+restart), never for a cancelled appointment, moved out of quiet hours; SI / NO answers."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +23,7 @@ from gateway.store.models import messages
 from scheduler.reminders import ReminderService
 
 CITY = ZoneInfo("America/Mexico_City")
-NOW = datetime(2030, 11, 29, 16, 0)  # 10:00 in the city; far from the wall clock (the scheduler is paused)
+NOW = datetime(2030, 11, 29, 16, 0)  # 10:00 in the city
 
 
 class Clock:
@@ -39,19 +39,19 @@ def policy() -> NoticePolicy:
     return NoticePolicy(Composer(TemplateRenderer(CITY, "30311")), quiet=QuietHours(time(22), time(7), CITY))
 
 
-@pytest.fixture
-async def services(db, policy):
-    started = []
+def service(db, policy, clock: Clock) -> ReminderService:
+    return ReminderService(db, policy, lambda: None, now=clock)
 
-    async def start(clock: Clock) -> ReminderService:
-        service = ReminderService(db, policy, now=clock)
-        await service.start(paused=True)
-        started.append(service)
-        return service
 
-    yield start
-    for service in started:
-        service.shutdown()
+def due(db) -> dict[str, str | None]:
+    """The appointment's reminders as city times ("02 10:30"), None where none is due."""
+    with db.engine.connect() as conn:
+        row = conn.execute(select(appointments_table)).mappings().one()
+
+    def city(moment):
+        return moment.replace(tzinfo=UTC).astimezone(CITY).strftime("%d %H:%M") if moment else None
+
+    return {"24h": city(row["remind_24h_at"]), "2h": city(row["remind_2h_at"])}
 
 
 def post(db, policy, event: dict, now: datetime = NOW):
@@ -74,78 +74,68 @@ def bodies(db) -> list[str]:
         return list(conn.execute(select(messages.c.body).order_by(messages.c.id)).scalars())
 
 
-async def test_reminders_survive_a_restart_and_fire_24h_and_2h_before(db, policy, services):
+async def test_reminders_fire_24h_and_2h_before_once_whoever_runs_them(db, policy):
     clock = Clock(NOW)
-    result = post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))
-    first = await services(clock)
-    await first.apply(result.reminders)
-    runs = {j.id: j.next_run_time.astimezone(CITY).strftime("%d %H:%M") for j in first.jobs()}
-    assert runs == {"appointment-1-24h": "02 10:30", "appointment-1-2h": "03 08:30"}
-    first.shutdown()
-
-    second = await services(clock)  # a restart: the jobs are read back from the database
-    assert {j.id for j in second.jobs()} == {"appointment-1-24h", "appointment-1-2h"}
+    post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))
+    assert due(db) == {"24h": "02 10:30", "2h": "03 08:30"}
+    first, second = service(db, policy, clock), service(db, policy, clock)  # two processes
     clock.now = datetime(2030, 12, 2, 16, 29)
-    assert await second.run_due(clock.now) == 0
+    assert await first.run_once() == 0
     clock.now = datetime(2030, 12, 2, 16, 30)
-    assert await second.run_due(clock.now) == 1
+    assert await first.run_once() + await second.run_once() == 1
     assert bodies(db)[-1] == (
         "Recordatorio: su cita por el reporte MH-2030-000001 es el martes 3 de diciembre, 10:30 "
         "en Modulo Tacuba."
     )
-    assert [j.id for j in second.jobs()] == ["appointment-1-2h"]
-    assert await second.send(1, "24h") is None  # a job that runs twice sends once
+    assert await first.run_once() == 0  # sent once
     clock.now = datetime(2030, 12, 3, 14, 30)
-    assert await second.run_due(clock.now) == 1
-    assert len(bodies(db)) == 3 and second.jobs() == []
+    assert await second.run_once() == 1
+    assert len(bodies(db)) == 3
     with db.engine.connect() as conn:
         row = conn.execute(select(appointments_table)).mappings().one()
     assert row["reminded_24h_at"] == datetime(2030, 12, 2, 16, 30) and row["reminded_2h_at"] is not None
 
 
-async def test_a_cancelled_appointment_loses_its_reminders(db, policy, services):
+async def test_a_reminder_that_fell_due_while_nothing_ran_goes_when_a_process_starts(db, policy):
+    post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))
+    late = Clock(datetime(2030, 12, 3, 12, 0))  # 06:00 on the day: the 24 h one is late, not the 2 h
+    assert await service(db, policy, late).run_once() == 1
+    post(db, policy, scheduled("2030-12-04T10:30:00-06:00", "apt-2"))  # the case's next appointment
+    both = Clock(datetime(2030, 12, 4, 15, 0))  # 09:00 on its day: both are due, only the 2 h goes
+    assert await service(db, policy, both).run_once() == 1
+    assert bodies(db)[-1].endswith("es el miércoles 4 de diciembre, 10:30 en Modulo Tacuba.")
+    gone = Clock(datetime(2030, 12, 4, 17, 0))  # after the appointment: nothing more is sent
+    assert await service(db, policy, gone).run_once() == 0
+
+
+async def test_a_cancelled_appointment_loses_its_reminders(db, policy):
     clock = Clock(NOW)
-    service = await services(clock)
-    await service.apply(post(db, policy, scheduled("2030-12-03T10:30:00-06:00")).reminders)
-    assert len(service.jobs()) == 2
+    post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))
     cancel = {
         "id": "apt-x",
         "type": "appointment.cancelled",
         "case": {"folio": "MH-2030-000001"},
         "citizen": {"msisdn": "5512345678"},
     }
-    result = post(db, policy, cancel)
-    await service.apply(result.reminders)
-    assert service.jobs() == []
+    post(db, policy, cancel)
     assert bodies(db)[-1] == (
         "Se cancelo su cita por el reporte MH-2030-000001 del martes 3 de diciembre, 10:30. "
         "Para mas informacion envie ESTADO MH-2030-000001 al 30311."
     )
-    # even a job left behind would not send: the appointment is cancelled
-    assert await service.send(1, "2h") is None
+    clock.now = datetime(2030, 12, 3, 14, 30)  # both would be due: the appointment is cancelled
+    assert await service(db, policy, clock).run_once() == 0
 
 
-async def test_reminders_avoid_quiet_hours(db, policy, services):
-    service = await services(Clock(NOW))
-    await service.apply(post(db, policy, scheduled("2030-12-03T08:00:00-06:00")).reminders)
-    runs = {j.id: j.next_run_time.astimezone(CITY).strftime("%d %H:%M") for j in service.jobs()}
-    assert runs == {"appointment-1-24h": "02 08:00", "appointment-1-2h": "03 07:00"}  # 06:00 is quiet
+async def test_reminders_avoid_quiet_hours(db, policy):
+    post(db, policy, scheduled("2030-12-03T08:00:00-06:00"))
+    assert due(db) == {"24h": "02 08:00", "2h": "03 07:00"}  # 06:00 is quiet
 
 
-async def test_rescheduling_replaces_the_reminders(db, policy, services):
-    service = await services(Clock(NOW))
-    await service.apply(post(db, policy, scheduled("2030-12-03T10:30:00-06:00")).reminders)
+async def test_rescheduling_replaces_the_reminders(db, policy):
+    post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))
     later = datetime(2030, 11, 30, 19, 0)  # 13:00 the next day, city time
-    moved = post(db, policy, scheduled("2030-12-01T12:00:00-06:00", "apt-2"), later)
-    await service.apply(moved.reminders)
-    runs = {j.id: j.next_run_time.astimezone(CITY).strftime("%d %H:%M") for j in service.jobs()}
-    assert runs == {"appointment-1-2h": "01 10:00"}  # 24 h before is already past
-
-
-async def test_missing_jobs_are_rescheduled_at_start(db, policy, services):
-    post(db, policy, scheduled("2030-12-03T10:30:00-06:00"))  # committed; the process died before the jobs
-    service = await services(Clock(NOW))
-    assert {j.id for j in service.jobs()} == {"appointment-1-24h", "appointment-1-2h"}
+    post(db, policy, scheduled("2030-12-01T12:00:00-06:00", "apt-2"), later)
+    assert due(db) == {"24h": None, "2h": "01 10:00"}  # 24 h before is already past
 
 
 async def test_si_and_no_answers(db, policy):

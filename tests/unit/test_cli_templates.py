@@ -9,7 +9,7 @@ import pytest
 from gateway.cli.main import main
 from gateway.domain.preview import TemplateTooLong
 from gateway.domain.templates import DEFAULT_DIRECTORY
-from gateway.runtime import GatewayRuntime
+from gateway.roles import build
 from tests.conftest import make_settings
 
 
@@ -47,7 +47,5 @@ async def test_the_gateway_refuses_to_start_with_such_a_template(tmp_path, db_ur
             "templates": {"directory": str(_bad_templates(tmp_path))},
         }
     )
-    runtime = GatewayRuntime(settings)
     with pytest.raises(TemplateTooLong, match=r"notice\.txt"):
-        await runtime.start()
-    runtime.db.close()
+        build(settings)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from gateway import clock
 from gateway.http.authentication import CLIENT_ID
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import DEPS
 from gateway.http.problems import Problem
 from gateway.http.responses import iso, json_response
-from gateway.store import broadcasts, callbacks
+from gateway.services.operator_actions import NotAllowed
+from gateway.store import broadcasts
 
 log = structlog.get_logger("api")
 
@@ -50,40 +50,23 @@ def broadcast_view(row: dict) -> dict:
 async def get_broadcast(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
     broadcast_id = _broadcast_id(request)
-    row = await request.app[CONTEXT].db.run(broadcasts.get, broadcast_id)
+    row = await request.app[DEPS].db.run(broadcasts.get, broadcast_id)
     if row is None or row["client_id"] != client_id:
         raise Problem(404, "Not found", f"no broadcast {broadcast_id}")
     return json_response(broadcast_view(row))
 
 
-def _cancel(conn, broadcast_id: int, client_id: str, now, targets: dict[str, str]) -> dict | None:
-    row = broadcasts.get(conn, broadcast_id)
-    if row is None or row["client_id"] != client_id:
-        return None
-    result = broadcasts.cancel(conn, broadcast_id, now)
-    if client_id in targets:
-        payload = {
-            "type": "broadcast.cancelled",
-            "broadcast_id": broadcast_id,
-            "event_id": row["event_key"],
-            "cancelled": result["cancelled"],
-            "at": callbacks.iso(now),
-        }
-        callbacks.enqueue(conn, [(client_id, targets[client_id], "broadcast.cancelled", None, payload)], now)
-    return result
-
-
 async def cancel_broadcast(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    ctx = request.app[CONTEXT]
     broadcast_id = _broadcast_id(request)
     try:
-        result = await ctx.db.run(_cancel, broadcast_id, client_id, clock.utcnow(), ctx.callback_targets)
-    except broadcasts.NotCancellable as exc:
+        result = await request.app[DEPS].actions.cancel_broadcast(
+            broadcast_id, client_id=client_id, by=f"crm:{client_id}"
+        )
+    except NotAllowed as exc:
         raise Problem(409, "Cannot cancel", str(exc), [("id", str(exc))], slug="not-cancellable") from None
     if result is None:
         raise Problem(404, "Not found", f"no broadcast {broadcast_id}")
-    log.info("broadcast cancelled", client=client_id, broadcast_id=broadcast_id, messages=result["cancelled"])
     return json_response(
         {
             "id": broadcast_id,

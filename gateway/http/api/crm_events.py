@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.http.api.events import answer
 from gateway.http.authentication import CLIENT_ID
 from gateway.http.bodies import read_json
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import DEPS
 from gateway.http.problems import Problem, invalid
-from gateway.http.responses import json_response
 
 
 async def post_crm_event(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
+    deps = request.app[DEPS]
     client_id = request[CLIENT_ID]
     if request.match_info["client"] != client_id:
         raise Problem(
@@ -25,8 +25,7 @@ async def post_crm_event(request: web.Request) -> web.Response:
             f"signed as {client_id!r}: post to /api/v1/crm/{client_id}/events",
             slug="forbidden",
         )
-    inbound = ctx.crm_inbound
-    mapping = inbound.mappings.get(client_id) if inbound is not None else None
+    mapping = deps.crm_mappings.get(client_id)
     if mapping is None:
         raise Problem(
             404,
@@ -38,11 +37,5 @@ async def post_crm_event(request: web.Request) -> web.Response:
     payload, errors = mapping.apply(data)
     if errors:
         raise invalid(errors)
-    result = await inbound.intake.accept(client_id, payload, source="crm_json")
-    if result.ok:
-        return json_response(result.response, status=202)
-    errors = mapping.source_errors(result.errors)
-    if result.status == "conflict":
-        detail = "; ".join(f"{name}: {reason}" for name, reason in errors)
-        raise Problem(409, "Idempotency key reused", detail, errors, slug="idempotency-key-reused")
-    raise invalid(errors)
+    result = await deps.intake.accept(client_id, payload, source="crm_json")
+    return answer(result, payload.get("id"), mapping.source_errors(result.errors))

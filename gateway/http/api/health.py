@@ -1,12 +1,12 @@
-"""Liveness and readiness: the database answers, a carrier is bound, and every registered check
-(the status writer among them) has no problem."""
+"""Liveness and readiness: the database answers and every check of the process's role has no
+problem (a carrier bound and a status writer that is not failing, where the role has them)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from sqlalchemy import text
 
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import OPS
 from gateway.http.responses import json_response
 
 
@@ -19,15 +19,13 @@ def _ping(conn) -> None:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    checks = {"database": "ok", "carriers": "ok"}
+    deps = request.app[OPS]
+    checks = {"database": "ok"}
     try:
-        await ctx.db.run(_ping)
+        await deps.db.run(_ping)
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    if not ctx.is_ready():
-        checks["carriers"] = "no carrier bound"
-    for name, check in ctx.readiness_checks.items():
+    for name, check in deps.readiness.items():
         problem = check()
         checks[name] = "ok" if problem is None else problem
     ready = all(v == "ok" for v in checks.values())

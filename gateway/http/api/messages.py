@@ -6,17 +6,15 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
-from sqlalchemy import select
 
-from gateway import clock
 from gateway.domain.phone import InvalidNumber, mask_msisdn, normalize_msisdn
 from gateway.domain.status import MessageStatus, Priority
 from gateway.http.authentication import CLIENT_ID
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import DEPS
 from gateway.http.problems import Problem
 from gateway.http.responses import iso, json_response
+from gateway.services.operator_actions import NotAllowed
 from gateway.store import outbox, queries
-from gateway.store.models import events, messages
 from gateway.store.queries import MessageFilter
 from smpp_client.constants import status_name
 
@@ -72,7 +70,7 @@ async def get_message(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
         raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
-    row = await request.app[CONTEXT].db.run(outbox.get_message, int(raw))
+    row = await request.app[DEPS].db.run(outbox.get_message, int(raw))
     # A CRM sees only its own events' messages; replies to citizens' SMS (no event) stay private
     # (an ESTADO reply carries a case's status) and are visible on the operators' dashboard only.
     if row is None or row["client_id"] != client_id:
@@ -151,7 +149,7 @@ def summary_view(row: dict) -> dict:
 async def list_messages(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
     f = parse_filter(request.query, client_id)
-    rows, next_cursor = await request.app[CONTEXT].db.run(queries.list_messages, f)
+    rows, next_cursor = await request.app[DEPS].db.run(queries.list_messages, f)
     return json_response(
         {
             "items": [summary_view(r) for r in rows],
@@ -161,37 +159,17 @@ async def list_messages(request: web.Request) -> web.Response:
     )
 
 
-def _retry(conn, message_id: int, client_id: str, plan, now: datetime) -> dict | None:
-    owner = conn.execute(
-        select(events.c.client_id)
-        .join(messages, messages.c.event_id == events.c.id)
-        .where(messages.c.id == message_id)
-    ).first()
-    if owner is None or owner[0] != client_id:
-        return None
-    return outbox.retry_message(conn, message_id, plan, now)
-
-
 async def retry_message(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    ctx = request.app[CONTEXT]
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
         raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
-    now = clock.utcnow()
-
-    def plan(priority: int):
-        timing = ctx.policy.timing(now, Priority(priority), None)
-        return timing.status, timing.not_before, timing.expires_at
-
     try:
-        result = await ctx.db.run(_retry, int(raw), client_id, plan, now)
-    except outbox.NotRetryable as exc:
+        result = await request.app[DEPS].actions.retry_message(
+            int(raw), client_id=client_id, by=f"crm:{client_id}"
+        )
+    except NotAllowed as exc:
         raise Problem(409, "Cannot retry", str(exc), [("id", str(exc))], slug="not-retryable") from None
     if result is None:
         raise Problem(404, "Not found", f"no message {raw}")
-    ctx.on_queued()
-    log.info(
-        "message retried by an operator", client=client_id, message_id=int(raw), was=result["previous_status"]
-    )
     return json_response(result)

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import OPS
 from gateway.store.models import messages
 from smpp_client.errors import error_name
 from smpp_client.metrics import Exposition
@@ -279,8 +279,8 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
 
 
 async def metrics(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    sources: MetricsSources = ctx.extra.get("metrics") or MetricsSources()
+    ctx = request.app[OPS]
+    sources = ctx.metrics
     stamp, depth = sources._outbox
     if time.monotonic() - stamp > OUTBOX_CACHE_SECONDS:
         try:

@@ -505,37 +505,70 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("get", "/dashboard"): {
         "operationId": "dashboardRedirect",
         "summary": "Redirects to /dashboard/",
-        "security": [{"dashboard": []}],
-        "responses": {
-            "302": {"description": "to /dashboard/"},
-            "401": {"description": "Basic credentials needed"},
-        },
+        "security": [],
+        "responses": {"302": {"description": "to /dashboard/"}},
     },
     ("get", "/dashboard/"): {
         "operationId": "dashboardPage",
-        "summary": "The operators' live delivery dashboard (HTML)",
-        "security": [{"dashboard": []}],
+        "summary": "The operators' live delivery dashboard (HTML); without a session, the login page",
+        "security": [{"operator": []}],
         "responses": {
             "200": {"description": "HTML page", "content": {"text/html": {}}},
-            "401": {"description": "no"},
+            "303": {"description": "no session: to /dashboard/login"},
+        },
+    },
+    ("get", "/dashboard/login"): {
+        "operationId": "loginPage",
+        "summary": "The operators' login form (Spanish; ?lang=en for English)",
+        "security": [],
+        "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+    },
+    ("post", "/dashboard/login"): {
+        "operationId": "login",
+        "summary": "Sign in with the form fields username, password and csrf_token; sets the session cookie",
+        "security": [],
+        "responses": {
+            "303": {"description": "signed in: to the page asked for"},
+            "401": {"description": "wrong name or password (the form again)", "content": {"text/html": {}}},
+            "422": {"description": "a field is empty", "content": {"text/html": {}}},
+            "429": {"description": "locked after repeated failures; Retry-After says until when"},
+        },
+    },
+    ("post", "/dashboard/logout"): {
+        "operationId": "logout",
+        "summary": "End the session (X-CSRF-Token header or csrf_token form field)",
+        "security": [{"operator": []}],
+        "responses": {
+            "303": {"description": "to the login page"},
+            "403": _problem("Missing or wrong CSRF token"),
         },
     },
     ("get", "/dashboard/data"): {
         "operationId": "dashboardData",
         "summary": "The dashboard's snapshot: the stats of GET /api/v1/stats and recent messages",
-        "security": [{"dashboard": []}],
+        "security": [{"operator": []}],
         "responses": {
             "200": {"description": "snapshot", "content": {"application/json": {}}},
-            "401": {"description": "no"},
+            "401": _problem("No operator session"),
         },
     },
     ("get", "/dashboard/events"): {
         "operationId": "dashboardEvents",
         "summary": "The dashboard's live stream of snapshots (server-sent events)",
-        "security": [{"dashboard": []}],
+        "security": [{"operator": []}],
         "responses": {
             "200": {"description": "stream", "content": {"text/event-stream": {}}},
-            "401": {"description": "no"},
+            "401": _problem("No operator session"),
+        },
+    },
+    ("get", "/dashboard/audit"): {
+        "operationId": "auditLog",
+        "summary": "Who did what, when (admins only)",
+        "security": [{"operator": []}],
+        "responses": {
+            "200": {"description": "audit entries", "content": {"application/json": {}}},
+            "401": _problem("No operator session"),
+            "403": _problem("Not an admin"),
         },
     },
     ("get", "/metrics"): {
@@ -593,10 +626,11 @@ def build_document(app: web.Application) -> dict:
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "dashboard": {
-                    "type": "http",
-                    "scheme": "basic",
-                    "description": "operators ([dashboard] user)",
+                "operator": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "smsgw_session",
+                    "description": "an operator's session, from POST /dashboard/login",
                 },
                 "client": {
                     "type": "apiKey",

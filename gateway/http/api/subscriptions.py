@@ -25,7 +25,7 @@ from gateway.domain.phone import InvalidNumber, normalize_msisdn
 from gateway.domain.zones import Zone, ZoneDirectory
 from gateway.http.authentication import BODY, CLIENT_ID
 from gateway.http.bodies import read_json
-from gateway.http.deps import CONTEXT
+from gateway.http.deps import DEPS
 from gateway.http.problems import Problem
 from gateway.http.responses import iso, json_response
 from gateway.store import consent
@@ -130,7 +130,7 @@ def _zone_ids(conn: Connection, directory: ZoneDirectory, zones: list[Zone]) -> 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
     msisdn = _msisdn(request.query.get("msisdn"))
-    return json_response(await request.app[CONTEXT].db.run(_view, msisdn))
+    return json_response(await request.app[DEPS].db.run(_view, msisdn))
 
 
 def _json_object(request: web.Request) -> dict:
@@ -150,7 +150,7 @@ def _json_object(request: web.Request) -> dict:
 
 
 async def post_subscription(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
+    ctx = request.app[DEPS]
     client_id, body = request[CLIENT_ID], request[BODY]
     data = _json_object(request)
     msisdn = _msisdn(data.get("msisdn"))
@@ -204,7 +204,7 @@ async def post_subscription(request: web.Request) -> web.Response:
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
+    ctx = request.app[DEPS]
     client_id, body = request[CLIENT_ID], request[BODY]
     if body.strip():
         data = _json_object(request)
@@ -219,8 +219,7 @@ async def delete_subscription(request: web.Request) -> web.Response:
         raw = request.query_string
     msisdn = _msisdn(data.get("msisdn"))
     topic = _topic(data.get("topic"))
-    inbox = ctx.extra.get("citizens")
-    status_hook = getattr(inbox, "status_hook", None)
+    status_hook = ctx.callbacks.message_status
 
     def work(conn: Connection) -> dict:
         now = clock.utcnow()

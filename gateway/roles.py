@@ -1,0 +1,446 @@
+"""The composition root: every object of a running gateway, built once, from the settings.
+
+``build(settings, role)`` constructs what the role needs, each object given what it uses through
+its constructor, in dependency order; :class:`Gateway` starts them in that order and stops them in
+reverse, within a grace time. Wake-ups (gateway/signals.py) are made first, so producers and
+consumers need not know each other. The roles:
+
+- ``api``: the CRM API, the operators' dashboard, health and metrics; stateless, any number of them
+  behind a load balancer. No SMPP session.
+- ``dispatch``: the carrier links, the dispatcher, the status writer, citizens' SMS, the fan-out,
+  reminders, expiry, the quiet-hours release, CRM callbacks and pollers; serves health and metrics.
+- ``all``: both, in one process (``smsgw serve`` by default, and ``smsgw demo``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import time as clock_time
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from config.settings import Settings
+from crm_adapters.callbacks import CallbackQueue, CallbackSender
+from crm_adapters.wiring import CrmAdapters
+from scheduler.dispatcher import Dispatcher
+from scheduler.fanout import FanoutService
+from scheduler.jobs import EXPIRE_JOB, DispatchLoop, Expiry, interval_job
+from scheduler.quiet_hours import RELEASE_JOB, QuietHoursRelease
+from scheduler.reminders import ReminderService
+from smpp_client.message_ids import ReceiptIdRelations
+from smpp_client.pool import CarrierPool
+
+from . import clock
+from .domain.composer import Composer
+from .domain.notices import NoticePolicy
+from .domain.preview import TemplateReport, check_templates
+from .domain.status import Priority
+from .domain.templates import DEFAULT_DIRECTORY, TemplateRenderer
+from .domain.timing import QuietHours, ValidityPolicy
+from .domain.zones import DEFAULT_ZONES_FILE, load_zones
+from .http.api.metrics import MetricsSources
+from .http.app import build_api_app, build_ops_app
+from .http.dashboard import MOUNT as DASHBOARD_MOUNT
+from .http.dashboard import DashboardContext, dashboard_app
+from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
+from .inbound import InboundHandler
+from .operators.context import OperatorAuth
+from .services.citizen_sms import CitizenInbox
+from .services.intake import IntakeService
+from .services.operator_actions import OperatorActions
+from .signals import CommitFeed, Signals
+from .store.db import Database
+from .store.intake import IntakeBatcher
+from .store.signatures import SeenSignatures
+from .store.status_writer import StatusWriter
+from .store.zones import sync_zones
+
+log = structlog.get_logger("gateway")
+
+Job = tuple[str, float, Callable[[], Awaitable[object]]]
+
+
+class Role(StrEnum):
+    API = "api"
+    DISPATCH = "dispatch"
+    ALL = "all"
+
+    @property
+    def serves_api(self) -> bool:
+        return self is not Role.DISPATCH
+
+    @property
+    def runs_links(self) -> bool:
+        return self is not Role.API
+
+
+# --- the domain from the settings -----------------------------------------------------------------
+
+
+def _hhmm(value: str) -> clock_time:
+    hours, minutes = value.split(":")
+    return clock_time(int(hours), int(minutes))
+
+
+def config_path(settings: Settings, value: str | None) -> Path | None:
+    """A path from the configuration: relative to the configuration file's folder."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and settings.source_path is not None:
+        path = settings.source_path.parent / path
+    return path
+
+
+def template_directory(settings: Settings) -> Path:
+    return config_path(settings, settings.templates.directory) or DEFAULT_DIRECTORY
+
+
+def build_composer(settings: Settings) -> Composer:
+    g = settings.gateway
+    return Composer(TemplateRenderer(g.tz, g.short_code, template_directory(settings)), g.transliteration)
+
+
+def build_policy(settings: Settings) -> NoticePolicy:
+    """Everything configured about notices: templates, zones, quiet hours, validity."""
+    v = settings.validity
+    normal = v.normal_hours if v.normal_hours is not None else settings.dispatch.validity_hours
+    validity = ValidityPolicy(
+        {
+            Priority.EMERGENCY: timedelta(hours=v.emergency_hours),
+            Priority.HIGH: timedelta(hours=v.high_hours),
+            Priority.NORMAL: timedelta(hours=normal),
+            Priority.LOW: timedelta(hours=v.low_hours),
+        },
+        {name: timedelta(hours=hours) for name, hours in v.by_type.items()},
+    )
+    q = settings.quiet_hours
+    quiet = QuietHours(_hhmm(q.start), _hhmm(q.end), settings.gateway.tz, q.enabled)
+    zones = load_zones(config_path(settings, settings.notices.zones_file) or DEFAULT_ZONES_FILE)
+    return NoticePolicy(
+        build_composer(settings),
+        zones=zones,
+        quiet=quiet,
+        validity=validity,
+        max_segments=settings.templates.max_segments,
+        enrolment=settings.notices.enrolment,
+        emergency_scope=settings.notices.emergency_without_zones,
+    )
+
+
+def check_notice_templates(settings: Settings, policy: NoticePolicy | None = None) -> list[TemplateReport]:
+    """Every notice template against the maximum parts (raises TemplateTooLong)."""
+    policy = policy or build_policy(settings)
+    return check_templates(policy.composer, policy.max_segments, [z.name for z in policy.zones.zones])
+
+
+def build_inbox(settings: Settings, db: Database | None, policy: NoticePolicy, **wiring) -> CitizenInbox:
+    return CitizenInbox(db, policy, settings.replies, max_segments=settings.templates.max_segments, **wiring)
+
+
+def check_all_templates(settings: Settings) -> None:
+    """Notice and reply templates (raises TemplateTooLong naming every one at fault)."""
+    policy = build_policy(settings)
+    check_notice_templates(settings, policy)
+    build_inbox(settings, None, policy).check_templates()
+
+
+# --- a running gateway ----------------------------------------------------------------------------
+
+
+@dataclass
+class Links:
+    """The dispatch role's parts."""
+
+    writer: StatusWriter
+    inbound: InboundHandler
+    pool: CarrierPool
+    dispatcher: Dispatcher
+    loop: DispatchLoop
+    fanout: FanoutService
+    reminders: ReminderService
+    sender: CallbackSender
+    inbox: CitizenInbox
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    role: Role
+    node_id: str
+    db: Database
+    policy: NoticePolicy
+    signals: Signals
+    scheduler: AsyncIOScheduler
+    crm: CrmAdapters
+    app: web.Application
+    intake: IntakeService
+    signatures: SeenSignatures
+    links: Links | None  # the dispatch role's parts
+    dashboard: DashboardContext | None  # the api role's
+    jobs: tuple[Job, ...]  # periodic: (id, every seconds, run)
+    _runner: web.AppRunner | None = field(default=None, init=False)
+    _site: web.TCPSite | None = field(default=None, init=False)
+
+    # what tests, the demo and benchmarks look at
+    @property
+    def pool(self) -> CarrierPool | None:
+        return self.links.pool if self.links else None
+
+    @property
+    def writer(self) -> StatusWriter | None:
+        return self.links.writer if self.links else None
+
+    @property
+    def inbox(self) -> CitizenInbox | None:
+        return self.links.inbox if self.links else None
+
+    @property
+    def port(self) -> int:
+        server = self._site._server if self._site else None
+        return server.sockets[0].getsockname()[1] if server and server.sockets else 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.gateway.host}:{self.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.db.run(sync_zones, self.policy.zones, clock.utcnow())  # broadcasts join on zone ids
+        if self.links is not None:
+            links = self.links
+            links.writer.start()
+            links.pool.start()
+            links.loop.start()
+            links.fanout.start()
+            links.reminders.start()
+            links.sender.start()
+            self.crm.install(self.scheduler)  # the CRM pollers
+        for job_id, seconds, run in self.jobs:
+            interval_job(self.scheduler, job_id, seconds, run)
+        self.scheduler.start()
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, s.gateway.host, s.gateway.port)
+        await self._site.start()
+        carriers = list(self.pool.carriers) if self.pool else []
+        log.info(
+            "gateway listening", url=self.url, role=self.role.value, node=self.node_id, carriers=carriers
+        )
+
+    async def stop(self, grace_seconds: float | None = None) -> bool:
+        """Stop taking work, let what is in flight finish, keep every message accounted for.
+
+        Bounded by ``grace_seconds`` (``[gateway] shutdown_grace_seconds``) whatever the carriers
+        or the database do: each stage gets what is left of it, and a stage cut short is logged.
+        Returns True when every status change was written and no database work is left running;
+        otherwise what could not be written was logged (those messages are sent again later) and
+        ``db.busy`` says whether a database call is still stuck (the process must then exit
+        without waiting for it).
+        """
+        grace = self.settings.gateway.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
+
+        async def bounded(stage: str, work: Awaitable, keep: float = 0.0) -> None:
+            """Run ``work`` until the deadline less ``keep`` (the later stages' share)."""
+            budget = max(0.05, deadline - time.monotonic() - keep)
+            try:
+                await asyncio.wait_for(work, budget)
+            except TimeoutError:
+                log.warning("shutdown stage cut short", stage=stage, after_seconds=round(budget, 2))
+            except Exception:
+                log.exception("shutdown stage failed", stage=stage)
+
+        if self.dashboard is not None:
+            self.dashboard.closing.set()
+        if self._runner is not None:
+            await bounded("http", self._runner.cleanup(), keep=grace * 0.8)
+        await bounded("signatures", self.signatures.close(), keep=grace * 0.78)
+        await bounded("crm adapters", self.crm.close(), keep=grace * 0.75)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        clean = True
+        links = self.links
+        if links is not None:
+            await bounded("fan-out", links.fanout.stop(), keep=grace * 0.7)
+            await bounded("reminders", links.reminders.stop(), keep=grace * 0.7)
+            await bounded("callbacks", links.sender.stop(), keep=grace * 0.7)
+            await bounded("dispatch loop", links.loop.stop(), keep=grace * 0.7)
+            await bounded("smpp", links.pool.stop(min(5.0, grace * 0.3)), keep=grace * 0.4)
+            await bounded("dispatcher", links.dispatcher.drain(), keep=grace * 0.3)
+            remaining = max(0.05, deadline - time.monotonic() - min(1.0, grace * 0.1))
+            clean = await links.writer.stop(remaining)
+        clean = self.db.close() and clean
+        log.info("gateway stopped", clean=clean)
+        return clean
+
+
+def default_node_id(settings: Settings) -> str:
+    return settings.gateway.node_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
+    """Everything ``role`` runs, built from ``settings``; nothing runs until ``start()``."""
+    s = settings
+    role = Role(role)
+    node_id = default_node_id(s)
+    policy = build_policy(s)
+    check_notice_templates(s, policy)  # refuses templates that can exceed the maximum parts
+    db = Database(s.database.url)
+    signals = Signals()
+    callbacks = CallbackQueue({c.id: c.callback_url for c in s.crm_clients if c.callback_url})
+    commits = CommitFeed()
+    signatures = SeenSignatures(db, s.gateway.signature_tolerance_seconds)
+    intake = IntakeService(db, policy, IntakeBatcher(db, policy, clock.now), signals, signatures)
+    crm = CrmAdapters(s, db, intake, owner=node_id)
+    links = (
+        _build_links(s, db, policy, signals, callbacks, commits, crm, node_id) if role.runs_links else None
+    )
+    readiness: dict[str, ReadinessCheck] = {}
+    jobs: list[Job] = []
+    if links is not None:
+        pool = links.pool
+        readiness["carriers"] = lambda: None if pool.any_bound else "no carrier bound"
+        readiness["status_writer"] = links.writer.problem
+        release = QuietHoursRelease(db, on_released=signals.outbox.set)
+        expiry = Expiry(db, callbacks.message_status if callbacks.enabled else None)
+        jobs += [(RELEASE_JOB, release.interval, release.run_once), (EXPIRE_JOB, 30.0, expiry.run_once)]
+    metrics = MetricsSources(
+        links.pool if links else None,
+        links.writer if links else None,
+        links.dispatcher if links else None,
+        links.inbound if links else None,
+    )
+    ops = OpsDependencies(db, metrics, readiness)
+    dashboard = None
+    if role.serves_api:
+        deps = ApiDependencies(
+            db=db,
+            policy=policy,
+            intake=intake,
+            signatures=signatures,
+            signals=signals,
+            callbacks=callbacks,
+            secrets={c.id: c.secret for c in s.crm_clients},
+            crm_mappings=crm.mappings,
+            actions=OperatorActions(db, policy, signals, callbacks),
+            max_body_bytes=s.gateway.max_body_bytes,
+            signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
+        )
+        app = build_api_app(deps, ops)
+        dashboard = DashboardContext(
+            db,
+            OperatorAuth.from_settings(db, s.dashboard),
+            _link_states(links.pool) if links else lambda: [],
+            commits.next,
+        )
+        app.add_subapp(DASHBOARD_MOUNT, dashboard_app(dashboard))
+    else:
+        app = build_ops_app(ops)
+    return Gateway(
+        s,
+        role,
+        node_id,
+        db,
+        policy,
+        signals,
+        AsyncIOScheduler(timezone="UTC"),
+        crm,
+        app,
+        intake,
+        signatures,
+        links,
+        dashboard,
+        tuple(jobs),
+    )
+
+
+def _build_links(
+    s: Settings,
+    db: Database,
+    policy: NoticePolicy,
+    signals: Signals,
+    callbacks: CallbackQueue,
+    commits: CommitFeed,
+    crm: CrmAdapters,
+    node_id: str,
+) -> Links:
+    in_transaction = [callbacks.status_changes] if callbacks.enabled else []
+    after_commit = [commits.committed]
+    if callbacks.enabled:
+        after_commit.append(lambda _changes: signals.callbacks.set())
+    writer = StatusWriter(
+        db,
+        receipt_ids=ReceiptIdRelations({c.name: c.receipt_ids for c in s.carriers}),
+        in_transaction=in_transaction,
+        after_commit=after_commit,
+    )
+    inbox = build_inbox(
+        s, db, policy, on_queued=signals.outbox.set, callbacks=callbacks, on_callbacks=signals.callbacks.set
+    )
+    inbound = InboundHandler(writer, citizen_inbox=crm.citizen_inbox(inbox))
+    pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
+    for carrier in pool.carriers.values():
+        for session in carrier.sessions:
+            session.bound_callback = signals.outbox.set
+    d = s.dispatch
+    dispatcher = Dispatcher(
+        db,
+        pool,
+        writer,
+        signals.outbox,
+        owner=node_id,
+        batch_size=d.batch_size,
+        lease_seconds=d.lease_seconds,
+        max_attempts=d.max_attempts,
+    )
+    c = s.callbacks
+    return Links(
+        writer=writer,
+        inbound=inbound,
+        pool=pool,
+        dispatcher=dispatcher,
+        loop=DispatchLoop(dispatcher, signals.outbox, d.interval_seconds),
+        fanout=FanoutService(db, signals.broadcasts, signals.outbox.set, chunk=s.notices.fanout_chunk),
+        reminders=ReminderService(db, policy, signals.outbox.set),
+        sender=CallbackSender(
+            db,
+            {cl.id: cl.secret for cl in s.crm_clients},
+            signals.callbacks,
+            timeout_seconds=c.timeout_seconds,
+            max_attempts=c.max_attempts,
+            backoff_seconds=c.backoff_seconds,
+            max_backoff_seconds=c.max_backoff_seconds,
+            concurrency=c.concurrency,
+        ),
+        inbox=inbox,
+    )
+
+
+def _link_states(pool: CarrierPool) -> Callable[[], list[dict]]:
+    def states() -> list[dict]:
+        """Every bind of every carrier, for the dashboard."""
+        return [
+            {
+                "carrier": name,
+                "session": session.label,
+                "state": session.state,
+                "bound": session.state == "bound",
+                "in_flight": session.in_flight,
+                "window": session.config.window,
+            }
+            for name, carrier in pool.carriers.items()
+            for session in carrier.sessions
+        ]
+
+    return states
