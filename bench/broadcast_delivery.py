@@ -30,6 +30,7 @@ import contextlib
 import csv
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -223,6 +224,17 @@ def run_once(args, run: int) -> dict:
                 **({"text": LONG} if args.segments > 1 else {}),
             },
         }
+        spy = None
+        if args.py_spy:
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "--pid", str(gateway.pid), "--rate", "250", "--threads", "--idle"),
+                    *("--format", "raw", "--output", str(args.py_spy), "--nonblocking"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
         cpu0, sim_cpu0, pg0 = cpu_seconds(gateway.pid), cpu_seconds(sim.pid), db.backend_cpu()
         sent_at = datetime.now(UTC).replace(tzinfo=None)
         accepted = post(gw_url, Signer("bench", "bench-secret"), event)
@@ -235,6 +247,9 @@ def run_once(args, run: int) -> dict:
                 raise TimeoutError(f"only {done} of {args.subscribers} delivered after {args.timeout} s")
             time.sleep(0.25)
         cpu1, sim_cpu1, pg1 = cpu_seconds(gateway.pid), cpu_seconds(sim.pid), db.backend_cpu()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         rss = peak_rss_mb(gateway.pid)
         last = db.scalar("SELECT MAX(done_at) FROM messages")
         last = datetime.fromisoformat(last) if isinstance(last, str) else last
@@ -294,7 +309,8 @@ def main() -> None:
     parser.add_argument("--deliver-window", type=int, default=100, help="receipts unacknowledged at most")
     parser.add_argument("--database-url", help="a PostgreSQL server (a database of its own per run)")
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--profile", type=Path, help="cProfile the gateway into this file")
+    parser.add_argument("--profile", type=Path, help="cProfile the gateway (its main thread) into this file")
+    parser.add_argument("--py-spy", type=Path, help="sample the gateway's threads with py-spy (raw stacks)")
     args = parser.parse_args()
     results = []
     for run in range(1, args.runs + 1):
