@@ -16,9 +16,10 @@ from config.settings import Settings
 from crm_adapters.wiring import CrmAdapters
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import OutboxJobs
-from smpp_client.message_ids import ReceiptIdRelations
+from smpp_client.events import BindChanged
 from smpp_client.pool import CarrierPool
 
+from . import clock, link_config
 from .api.context import ApiContext
 from .api.metrics import MetricsSources
 from .app import build_app
@@ -26,11 +27,12 @@ from .dashboard import MOUNT as DASHBOARD_MOUNT
 from .dashboard import DashboardContext, dashboard_app
 from .domain.composer import Composer
 from .domain.templates import TemplateRenderer
-from .inbound import InboundHandler
 from .notices import NoticeServices
 from .operators.context import OperatorAuth
 from .replies import CitizenInbox
 from .services.intake import IntakeService
+from .services.link_events import CitizenInbox as LinkInbox
+from .services.link_events import LinkEventHandler, msisdn_e164
 from .store.db import Database
 from .store.status_writer import StatusWriter
 
@@ -46,9 +48,10 @@ class GatewayRuntime:
         self.jobs: OutboxJobs | None = None
         self.dispatcher: Dispatcher | None = None
         self.writer: StatusWriter | None = None
-        self.inbound: InboundHandler | None = None
-        self.notices: NoticeServices | None = None  # issue 5
-        self.inbox: CitizenInbox | None = None  # issue 6: citizens' SMS (keywords) and replies
+        self.link_events: LinkEventHandler | None = None
+        self.citizens: LinkInbox | None = None  # the inbox MOs go to (wrapped by the CRM adapters)
+        self.notices: NoticeServices | None = None
+        self.inbox: CitizenInbox | None = None  # citizens' SMS (keywords) and replies
         self.intake: IntakeService | None = None
         self.crm: CrmAdapters | None = None  # [[crm_adapters]]: Open311 pollers, mapped JSON
         self._runner: web.AppRunner | None = None
@@ -66,19 +69,26 @@ class GatewayRuntime:
     async def start(self) -> None:
         s = self.settings
         self.db = Database(s.database.url)
-        self.notices = NoticeServices(s, self.db, on_queued=lambda: self.jobs.wake())  # issue 5
+        self.notices = NoticeServices(s, self.db, on_queued=lambda: self.jobs.wake())
         await self.notices.prepare()  # refuses templates that can exceed the maximum parts
         self.inbox = CitizenInbox(
             self.db, self.notices.policy, s.replies, max_segments=s.templates.max_segments
         )
-        self.inbox.check_templates()  # issue 6: reply templates (AYUDA in one part)
-        self.writer = StatusWriter(
-            self.db, receipt_ids=ReceiptIdRelations({c.name: c.receipt_ids for c in s.carriers})
-        )
+        self.inbox.check_templates()  # reply templates (AYUDA in one part)
+        carriers = link_config.carrier_configs(s.carriers, s.gateway.short_code)
+        receipt_ids = link_config.receipt_id_relations(carriers)
+        self.writer = StatusWriter(self.db, receipt_ids=receipt_ids)
         self.writer.start()
-        inbound = self.inbound = InboundHandler(self.writer)
-        inbound.citizen_inbox = self.inbox  # issue 6
-        self.pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
+        self.link_events = LinkEventHandler(self.writer, self, on_bind=self._bind_changed)
+        self.pool = CarrierPool(
+            carriers,
+            self.link_events,
+            on_room=self._wake_dispatch,
+            router=link_config.router(s.routing, carriers),
+            receipt_ids=receipt_ids,
+            sender_number=msisdn_e164,
+            clock=lambda: clock.utcnow(),
+        )
         self.pool.start()
         self.dispatcher = Dispatcher(
             self.db,
@@ -91,12 +101,9 @@ class GatewayRuntime:
         )
         self.jobs = OutboxJobs(self.db, self.dispatcher, s.dispatch.interval_seconds)
         self.jobs.start()
-        for carrier in self.pool.carriers.values():
-            for session in carrier.sessions:
-                session.bound_callback = self.jobs.wake
-        await self.notices.start(self.jobs.scheduler, self.writer, self.jobs)  # issue 5
+        await self.notices.start(self.jobs.scheduler, self.writer, self.jobs)
         crm = self.notices.callbacks if self.notices.callbacks and self.notices.callbacks.enabled else None
-        self.inbox.attach(  # issue 6: MOs wait for this before they are handled
+        self.inbox.attach(  # MOs wait for this before they are handled
             on_queued=self.jobs.wake,
             appointment_hook=crm.appointment_hook if crm else None,
             status_hook=crm.status_hook if crm else None,
@@ -111,7 +118,7 @@ class GatewayRuntime:
             on_reminders=self.notices.apply_reminders,
         )
         self.crm = CrmAdapters(s, self.db, self.intake, owner=self.node_id)
-        inbound.citizen_inbox = self.crm.citizen_inbox(self.inbox)
+        self.citizens = self.crm.citizen_inbox(self.inbox)
         composer = Composer(TemplateRenderer(s.gateway.tz, s.gateway.short_code), s.gateway.transliteration)
         ctx = ApiContext(
             db=self.db,
@@ -124,9 +131,11 @@ class GatewayRuntime:
             is_ready=lambda: self.pool.any_bound,
             readiness_checks={"status_writer": self.writer.problem},
         )
-        self.notices.configure(ctx)  # issue 5
-        ctx.extra["citizens"] = self.inbox  # issue 6: /api/v1/subscriptions
-        ctx.extra["metrics"] = MetricsSources(self.pool, self.writer, self.dispatcher, inbound)  # issue 4
+        self.notices.configure(ctx)
+        ctx.extra["citizens"] = self.inbox  # /api/v1/subscriptions
+        ctx.extra["metrics"] = MetricsSources(
+            self.pool, self.writer, self.dispatcher, self.link_events, self.inbox
+        )
         ctx.crm_inbound = self.crm.inbound
         app = build_app(ctx)
         app.add_subapp(
@@ -146,6 +155,18 @@ class GatewayRuntime:
         await self._site.start()
         self.crm.install(self.jobs.scheduler)
         log.info("gateway listening", url=self.url, node=self.node_id, carriers=list(self.pool.carriers))
+
+    async def handle(self, carrier: str | None, msisdn: str, text: str, received_at) -> object:
+        """The citizens' inbox of the link events: the CRM adapters' wrapper once it is built."""
+        return await (self.citizens or self.inbox).handle(carrier, msisdn, text, received_at)
+
+    def _wake_dispatch(self) -> None:
+        if self.jobs is not None:
+            self.jobs.wake()
+
+    def _bind_changed(self, change: BindChanged) -> None:
+        if change.bound:
+            self._wake_dispatch()
 
     def link_states(self) -> list[dict]:
         """Every bind of every carrier, for the dashboard."""

@@ -189,6 +189,8 @@ class ReceiptUpdate:
     part_status: MessageStatus
     error_code: str | None
     at: datetime
+    # the canonical submit id it names, where the link knew the carrier's hex/decimal relation
+    submit_id: str | None = None
     matched: bool = field(default=False)
     # set by apply_receipts when matched:
     message_id: int | None = None

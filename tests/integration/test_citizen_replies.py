@@ -35,7 +35,7 @@ from gateway.store.models import (
     zones,
 )
 from simulator.app import Simulator
-from smpp_client.text_encoding import encode_text
+from textcodec.encoding import encode_text
 
 from .conftest import Api, carrier_ports, gateway_settings
 

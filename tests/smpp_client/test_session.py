@@ -11,9 +11,10 @@ import time
 import pytest
 
 from smpp_client import pdu as codec
+from smpp_client.config import SessionConfig
 from smpp_client.constants import Cmd, Status, Tlv
 from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, RESPONSE_TIMEOUT
-from smpp_client.session import SessionConfig, SessionListener, SmppSession
+from smpp_client.session import SessionListener, SmppSession
 
 from .raw_smsc import RawSmsc, Recorder, header
 
