@@ -19,6 +19,7 @@ class AcknowledgingEvents:
         self.binds: list[BindChanged] = []
         self.pending: list[asyncio.Future] = []
         self.arrived = asyncio.Event()
+        self.bind_seen = asyncio.Event()
 
     def _stored(self, fail: bool = False) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -45,3 +46,4 @@ class AcknowledgingEvents:
 
     def bind_changed(self, change: BindChanged) -> None:
         self.binds.append(change)
+        self.bind_seen.set()

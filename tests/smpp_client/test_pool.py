@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from datetime import datetime
 
 import pytest
 
+from smpp_client import pdu as codec
 from smpp_client.carrier import Carrier
 from smpp_client.concat import parse_udh
 from smpp_client.config import CarrierConfig
-from smpp_client.constants import Status
+from smpp_client.constants import Cmd, MessageState, Status
 from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, NO_ROUTE, parse_statuses
+from smpp_client.events import BindChanged
 from smpp_client.jobs import Job, SendOutcome
 from smpp_client.pool import CarrierPool
+from smpp_client.receipts import receipt_text
 
 from .link_events import AcknowledgingEvents
 from .raw_smsc import RawSmsc, Scripted, all_bound
@@ -66,8 +70,8 @@ def job(outcomes, text="hola", msisdn="+525512345678", **kw) -> Job:
     return Job(msisdn, text, outcomes, **kw)
 
 
-async def started_pool(*carriers) -> CarrierPool:
-    pool = CarrierPool(list(carriers), AcknowledgingEvents())
+async def started_pool(*carriers, events: AcknowledgingEvents | None = None) -> CarrierPool:
+    pool = CarrierPool(list(carriers), events or AcknowledgingEvents())
     pool.start()
     assert await pool.wait_bound(5)
     await all_bound([s for c in pool.carriers.values() for s in c.sessions])
@@ -410,4 +414,25 @@ async def test_an_emergency_overtakes_what_waits_in_the_carrier_queue():
         await outcomes.wait(5)
         texts = [p.fields["short_message"].decode() for p in script.received]
         assert texts == ["first", "EMERGENCIA", "normal 0", "normal 1", "normal 2"]
+        await pool.stop(1)
+
+
+async def test_binds_and_receipts_reach_the_handler_and_room_is_announced():
+    room = asyncio.Event()
+    events = AcknowledgingEvents()
+    async with RawSmsc() as smsc, Scripted(smsc) as script:
+        pool = CarrierPool([carrier_config("a", smsc.port)], events, on_room=room.set)
+        pool.start()
+        await asyncio.wait_for(events.bind_seen.wait(), 5)
+        await asyncio.wait_for(room.wait(), 5)  # a bind up: room to claim
+        assert events.binds == [BindChanged("a", "a#0", "bound", True)]
+        text = receipt_text("id7", "DELIVRD", datetime(2026, 11, 29, 10), datetime(2026, 11, 29, 10, 1))
+        script.conns[0].send(codec.make(Cmd.DELIVER_SM, 5, esm_class=0x04, short_message=text.encode()))
+        await asyncio.wait_for(events.arrived.wait(), 5)
+        (receipt,) = events.receipts
+        assert (receipt.carrier, receipt.message_id, receipt.state) == ("a", "id7", MessageState.DELIVERED)
+        events.bind_seen.clear()
+        script.drop_all()
+        await asyncio.wait_for(events.bind_seen.wait(), 5)
+        assert events.binds[-1] == BindChanged("a", "a#0", "down", False)
         await pool.stop(1)
