@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import web
@@ -156,7 +156,7 @@ class GatewayRuntime:
         self.crm.install(self.jobs.scheduler)
         log.info("gateway listening", url=self.url, node=self.node_id, carriers=list(self.pool.carriers))
 
-    async def handle(self, carrier: str | None, msisdn: str, text: str, received_at) -> object:
+    async def handle(self, carrier: str | None, msisdn: str, text: str, received_at: datetime) -> object:
         """The citizens' inbox of the link events: the CRM adapters' wrapper once it is built."""
         return await (self.citizens or self.inbox).handle(carrier, msisdn, text, received_at)
 

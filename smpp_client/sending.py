@@ -158,12 +158,12 @@ class SendQueue:
                 if self.stopping:
                     queue.popleft()
                     job.queued = False
-                    self.finish(job, RELEASE, None, "shutting down")
+                    self._finish(job, RELEASE, None, "shutting down")
                     continue
                 if now >= job.deadline:
                     queue.popleft()
                     job.queued = False
-                    self.finish(job, DEADLINE, None, "deadline reached before submission")
+                    self._finish(job, DEADLINE, None, "deadline reached before submission")
                     continue
             session = self._pick()
             if session is None:
@@ -238,9 +238,9 @@ class SendQueue:
         if job.failure is None:
             if job.accepted == job.total:
                 self.messages_submitted += 1
-                self.finish(job, SUBMITTED)
+                self._finish(job, SUBMITTED)
             elif self.stopping:  # parts not sent at shutdown
-                self.give_up_partial(job, LINK_LOST)
+                self._give_up_partial(job, LINK_LOST)
             return
         status, kind = job.failure
         if job.accepted == 0:
@@ -250,9 +250,9 @@ class SendQueue:
                 job.tried.append((self.name, status))
                 self.owner.hand_on(job, status)
             elif kind in TEMPORARY_CLASSES:
-                self.finish(job, RETRY, status)
+                self._finish(job, RETRY, status)
             else:
-                self.finish(job, FAILED, status)
+                self._finish(job, FAILED, status)
             return
         # some parts are at the SMSC already: resend only the missing ones, from memory
         if kind in TEMPORARY_CLASSES and job.partial_tries < PARTIAL_RETRIES:
@@ -261,21 +261,21 @@ class SendQueue:
             job.failure = None
             job.unsent = [i for i, sid in enumerate(job.smsc_ids) if sid is None]
             job.queued = True  # held by the timer
-            self._held[job] = asyncio.get_running_loop().call_later(delay, self.resume_held, job)
+            self._held[job] = asyncio.get_running_loop().call_later(delay, self._resume_held, job)
             return
-        self.give_up_partial(job, status)
+        self._give_up_partial(job, status)
 
-    def resume_held(self, job: Job) -> None:
+    def _resume_held(self, job: Job) -> None:
         if self._held.pop(job, None) is None:
             return
         if self.stopping:
             job.queued = False
-            self.give_up_partial(job, LINK_LOST)
+            self._give_up_partial(job, LINK_LOST)
             return
         self.queue.appendleft(job)
         self.schedule_pump()
 
-    def give_up_partial(self, job: Job, status: int) -> None:
+    def _give_up_partial(self, job: Job, status: int) -> None:
         """A long message some of whose parts the SMSC never accepted. A permanent error fails it;
         anything temporary (shutdown, a link that keeps failing) sends it whole again later, so the
         citizen gets it (the parts already accepted are paid twice, the handset never completes
@@ -283,7 +283,7 @@ class SendQueue:
         missing = sum(1 for sid in job.smsc_ids if sid is None)
         kind = classify(status, self.failover_on)
         temporary = kind is ErrorClass.THROTTLE or kind in TEMPORARY_CLASSES
-        self.finish(
+        self._finish(
             job,
             RETRY if temporary else FAILED,
             status,
@@ -295,9 +295,9 @@ class SendQueue:
         for job in [j for j in self.queue if j.untouched]:
             self.queue.remove(job)
             job.queued = False
-            self.finish(job, RELEASE, None, reason)
+            self._finish(job, RELEASE, None, reason)
 
-    def finish(self, job: Job, kind: str, status: int | None = None, error: str | None = None) -> None:
+    def _finish(self, job: Job, kind: str, status: int | None = None, error: str | None = None) -> None:
         self.load -= 1
         outcome = SendOutcome(
             kind,
@@ -322,7 +322,7 @@ class SendQueue:
             self.queue.remove(job)
             job.queued = False
             if self.owner is None:
-                self.finish(job, RELEASE, LINK_LOST, f"{self.name}: no bound link")
+                self._finish(job, RELEASE, LINK_LOST, f"{self.name}: no bound link")
                 continue
             self.load -= 1
             job.tried.append((self.name, LINK_LOST))
@@ -337,7 +337,7 @@ class SendQueue:
         """After the binds stopped: held resends and queued missing parts cannot go now."""
         for job, handle in list(self._held.items()):
             handle.cancel()
-            self.resume_held(job)
+            self._resume_held(job)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -346,7 +346,7 @@ class SendQueue:
             self.queue.remove(job)
             job.queued = False
             if not job.outstanding:
-                self.give_up_partial(job, LINK_LOST)
+                self._give_up_partial(job, LINK_LOST)
 
     def submit_rate(self, now: float | None = None) -> float:
         """Parts sent per second over the last ten whole seconds."""
