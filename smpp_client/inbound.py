@@ -193,7 +193,7 @@ class Inbound:
     def _answer_when(
         self, stored: Awaitable[object], respond: Respond, on_failure: Callable[[], None] | None = None
     ) -> None:
-        future = stored if asyncio.isfuture(stored) else asyncio.ensure_future(stored)
+        future = stored if isinstance(stored, asyncio.Future) else asyncio.ensure_future(stored)
         if future.done():
             _answer(respond, on_failure, future)
         else:
