@@ -80,7 +80,7 @@ _HELD_DETAIL = "quiet hours: released when they end"
 
 
 def _not_opted_out():
-    """Issue 6: nothing is sent to an opted-out citizen but the replies to their own SMS (the
+    """Nothing is sent to an opted-out citizen but the replies to their own SMS (the
     opt-out confirmation among them). Closes the race of an opt-out committed while a fan-out chunk
     or an intake batch was inserting; such a message waits until it expires."""
     from sqlalchemy import exists, not_
@@ -446,7 +446,7 @@ def get_message(conn: Connection, message_id: int) -> dict | None:
     return {**row, "history": [dict(h) for h in history], "parts": [dict(p) for p in parts]}
 
 
-# --- quiet hours, operator actions (issue 5) ------------------------------------------------------
+# --- quiet hours, operator actions ---------------------------------------------------------------
 
 
 def _history_from(conn: Connection, where, status: MessageStatus, now: datetime, detail: str | None) -> None:
