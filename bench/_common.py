@@ -159,7 +159,7 @@ def queue_messages(
     ``text`` may hold ``{i}`` (the message's number) so that no two bodies are the same."""
     from gateway.store.db import Database
     from gateway.store.outbox import enqueue
-    from smpp_client.text_encoding import encode_text
+    from textcodec.encoding import encode_text
 
     db = Database(db_url)
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -93,7 +93,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
         first_throttle: dict = {}
         resend_delays: list[float] = []
         accepted_at: list[float] = []
-        original = carrier._answered
+        original = carrier.sending._answered
 
         def answered(entry, status, message_id):
             now = time.monotonic()
@@ -106,7 +106,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
                 resend_delays.append(now - first_throttle.pop(key))
             original(entry, status, message_id)
 
-        carrier._answered = answered
+        carrier.sending._answered = answered
 
         def sim_stats() -> dict:
             return get_json(f"{sim_url}/sim/stats")["carriers"]["limited"]
@@ -150,7 +150,7 @@ async def run_once(args, run: int, tmp: Path) -> dict:
         s3, t3 = await stats(), time.monotonic()
         settle_rate = (s3["submitted"] - s2["submitted"]) / (t3 - t2)
         settle_throttled = s3["throttled"] - s2["throttled"]
-        client_rate_b = carrier.policy.rate(time.monotonic())
+        client_rate_b = carrier.throttle.rate(time.monotonic())
 
         # C: storm and recovery
         await backlog(3000, 5530000000)

@@ -37,10 +37,9 @@ from scheduler.fanout import FanoutService
 from scheduler.jobs import EXPIRE_JOB, DispatchLoop, Expiry, interval_job
 from scheduler.quiet_hours import RELEASE_JOB, QuietHoursRelease
 from scheduler.reminders import ReminderService
-from smpp_client.message_ids import ReceiptIdRelations
 from smpp_client.pool import CarrierPool
 
-from . import clock
+from . import clock, link_config
 from .domain.composer import Composer
 from .domain.notices import NoticePolicy
 from .domain.preview import TemplateReport, check_templates
@@ -53,10 +52,10 @@ from .http.app import build_api_app, build_ops_app
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
-from .inbound import InboundHandler
 from .operators.context import OperatorAuth
 from .services.citizen_sms import CitizenInbox
 from .services.intake import IntakeService
+from .services.link_events import LinkEventHandler, msisdn_e164
 from .services.operator_actions import OperatorActions
 from .signals import CommitFeed, Signals
 from .store.db import Database
@@ -163,7 +162,7 @@ class Links:
     """The dispatch role's parts."""
 
     writer: StatusWriter
-    inbound: InboundHandler
+    link_events: LinkEventHandler
     pool: CarrierPool
     dispatcher: Dispatcher
     loop: DispatchLoop
@@ -204,6 +203,10 @@ class Gateway:
     @property
     def inbox(self) -> CitizenInbox | None:
         return self.links.inbox if self.links else None
+
+    @property
+    def link_events(self) -> LinkEventHandler | None:
+        return self.links.link_events if self.links else None
 
     @property
     def port(self) -> int:
@@ -319,7 +322,8 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         links.pool if links else None,
         links.writer if links else None,
         links.dispatcher if links else None,
-        links.inbound if links else None,
+        links.link_events if links else None,
+        links.inbox if links else None,
     )
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
@@ -379,26 +383,31 @@ def _build_links(
     after_commit = [commits.committed]
     if callbacks.enabled:
         after_commit.append(lambda _changes: signals.callbacks.set())
+    carriers = link_config.carrier_configs(s.carriers, s.gateway.short_code)
+    receipt_ids = link_config.receipt_id_relations(carriers)  # the link's, the store learns from it
     writer = StatusWriter(
-        db,
-        receipt_ids=ReceiptIdRelations({c.name: c.receipt_ids for c in s.carriers}),
-        in_transaction=in_transaction,
-        after_commit=after_commit,
+        db, receipt_ids=receipt_ids, in_transaction=in_transaction, after_commit=after_commit
     )
     inbox = build_inbox(
         s, db, policy, on_queued=signals.outbox.set, callbacks=callbacks, on_callbacks=signals.callbacks.set
     )
-    inbound = InboundHandler(writer, citizen_inbox=crm.citizen_inbox(inbox))
-    pool = CarrierPool(s.carriers, s.gateway.short_code, inbound.on_deliver, routing=s.routing)
-    for carrier in pool.carriers.values():
-        for session in carrier.sessions:
-            session.bound_callback = signals.outbox.set
+    link_events = LinkEventHandler(
+        writer, crm.citizen_inbox(inbox), on_bind=lambda _change: signals.outbox.set()
+    )
+    pool = CarrierPool(
+        carriers,
+        link_events,
+        on_room=signals.outbox.set,
+        router=link_config.router(s.routing, carriers),
+        receipt_ids=receipt_ids,
+        sender_number=msisdn_e164,
+        clock=clock.now,
+    )
     d = s.dispatch
     dispatcher = Dispatcher(
         db,
         pool,
         writer,
-        signals.outbox,
         owner=node_id,
         batch_size=d.batch_size,
         lease_seconds=d.lease_seconds,
@@ -407,7 +416,7 @@ def _build_links(
     c = s.callbacks
     return Links(
         writer=writer,
-        inbound=inbound,
+        link_events=link_events,
         pool=pool,
         dispatcher=dispatcher,
         loop=DispatchLoop(dispatcher, signals.outbox, d.interval_seconds),

@@ -3,24 +3,26 @@
 It claims only what the carriers can take now (about a second of traffic each, at most a window
 more: :meth:`CarrierPool.capacity`), so leases stay short and a backlog stays in the database,
 where priorities and cancellations still apply. A claimed message becomes a
-:class:`~smpp_client.pool.Job`; its outcome comes back through a callback and is turned into an
-outbox change for the :class:`StatusWriter`:
+:class:`~smpp_client.jobs.Job` ranked by its priority (an emergency overtakes what waits in a
+carrier's queue) with a deadline: the end of its validity, or most of its lease, whichever comes
+first. Its outcome comes back through a callback and is turned into an outbox change for the
+:class:`StatusWriter`:
 
 - submitted: ``Submitted`` (carrier, SMSC ids, encoding and segments as sent, the route taken);
 - retry (temporary error, link lost twice, an unusable message id from every carrier that could
   take it): back to the queue with exponential backoff and jitter, a counted attempt; past
   ``max_attempts`` (counted since an operator's last retry, if any) it fails, past its validity
   it expires;
-- release (never sent: no bound carrier, lease ending, shutdown): back to the queue at once, the
-  attempt given back; throttling never reaches the outbox (the carrier resends from memory);
-- failed (permanent, e.g. ESME_RINVDSTADR): failed with the SMPP code and name;
-- expired: its validity ended before it could be sent.
+- release (never sent: no bound carrier, shutdown): back to the queue at once, the attempt given
+  back; throttling never reaches the outbox (the carrier resends from memory);
+- deadline (still unsent at its deadline): expired when its validity ends before it could be
+  claimed again, else released like the above (only its lease was ending);
+- failed (permanent, e.g. ESME_RINVDSTADR): failed with the SMPP code and name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from datetime import datetime, timedelta
@@ -30,17 +32,18 @@ import structlog
 from gateway import clock
 from gateway.domain.phone import mask_msisdn
 from gateway.domain.status import MessageStatus
-from gateway.signals import Wakeup
 from gateway.store import outbox
 from gateway.store.db import Database
 from gateway.store.status_writer import StatusWriter
 from smpp_client.errors import error_name
-from smpp_client.pool import EXPIRED, FAILED, RELEASE, RETRY, SUBMITTED, CarrierPool, Job, SendOutcome
+from smpp_client.jobs import DEADLINE, FAILED, RELEASE, RETRY, SUBMITTED, Job, SendOutcome
+from smpp_client.pool import CarrierPool
 
 log = structlog.get_logger("scheduler")
 
 RELEASE_DELAY_SECONDS = 1.0  # a message handed back unsent is claimable again after this
 LEASE_MARGIN = 0.75  # a job unsent after this share of its lease goes back to the outbox
+EXPIRED = "expired"  # what a deadline outcome is counted as when the validity ended
 
 
 class Dispatcher:
@@ -49,7 +52,6 @@ class Dispatcher:
         db: Database,
         pool: CarrierPool,
         writer: StatusWriter,
-        wakeup: Wakeup,
         owner: str,
         batch_size: int = 500,
         lease_seconds: float = 120,
@@ -67,7 +69,6 @@ class Dispatcher:
         self._closed = False  # draining: no new claims
         self._settled: asyncio.Event | None = None
         self.more = False  # the last round filled its room: the next one may run at once
-        pool.wake = wakeup.set
         # numbers for /metrics
         self.claimed = 0
         self.outcomes: dict[str, int] = {}
@@ -95,22 +96,22 @@ class Dispatcher:
             return 0
         self.claimed += len(claimed)
         mono = time.monotonic()
-        release_at = mono + self.lease_seconds * LEASE_MARGIN
+        lease_deadline = mono + self.lease_seconds * LEASE_MARGIN
         pool = self.pool
         done = self._done
         for message in claimed:
             self._handed += 1
             remaining = (message.expires_at - now).total_seconds()
-            job = Job(
-                message.msisdn,
-                message.body,
-                done,
-                expires_at=mono + remaining if remaining < 1e9 else math.inf,
-                release_at=release_at,
-                ctx=message,
-                priority=message.priority,
+            pool.submit(
+                Job(
+                    message.msisdn,
+                    message.body,
+                    done,
+                    deadline=min(lease_deadline, mono + remaining),
+                    rank=message.priority,
+                    ctx=message,
+                )
             )
-            pool.submit(job)
         self.more = len(claimed) == room
         return len(claimed)
 
@@ -128,10 +129,14 @@ class Dispatcher:
         if self._settled is not None and not self._handed and not self._claiming:
             self._settled.set()
 
-    def _done(self, job: Job, outcome: SendOutcome) -> None:
+    def _done(self, job: Job[outbox.ClaimedMessage], outcome: SendOutcome) -> None:
         self._handed -= 1
-        self.outcomes[outcome.kind] = self.outcomes.get(outcome.kind, 0) + 1
-        self.writer.post(self._change_for(job.ctx, outcome, clock.utcnow()))
+        change = self._change_for(job.ctx, outcome, clock.utcnow())
+        kind = outcome.kind
+        if kind == DEADLINE:
+            kind = EXPIRED if isinstance(change, outbox.Failed) else RELEASE
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+        self.writer.post(change)
         self._maybe_settled()
 
     def _change_for(self, message: outbox.ClaimedMessage, outcome: SendOutcome, now: datetime):
@@ -148,6 +153,13 @@ class Dispatcher:
                 outcome.segments,
                 outcome.route if outcome.route and (" " in outcome.route) else None,
             )
+        if kind == DEADLINE:
+            # given back unsent: expired if it could not be claimed again within its validity
+            if now + timedelta(seconds=RELEASE_DELAY_SECONDS) >= message.expires_at:
+                return outbox.Failed(
+                    message.id, MessageStatus.EXPIRED, None, "validity ended before submission", now
+                )
+            kind, text = RELEASE, "lease ending before submission"
         if kind == RELEASE:
             return outbox.Retry(
                 message.id,
@@ -157,7 +169,7 @@ class Dispatcher:
                 now,
                 count_attempt=False,
             )
-        if kind == EXPIRED or (kind == RETRY and now >= message.expires_at):
+        if kind == RETRY and now >= message.expires_at:
             return outbox.Failed(
                 message.id, MessageStatus.EXPIRED, code, f"validity ended before submission ({text})", now
             )

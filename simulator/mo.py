@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from smpp_client.concat import ConcatMethod, split
+from smpp_client.concat import split
 from smpp_client.pdu import Pdu, encode
-from smpp_client.text_encoding import EncodedText, Transliteration, encode_text
+from textcodec.encoding import EncodedText, Transliteration, encode_text
+from textcodec.segments import ConcatMethod
 
 from .store import Store
 from .wire import DELIVER_SM

@@ -7,7 +7,7 @@ import unicodedata
 
 from smpp_client.constants import Tlv
 from smpp_client.pdu import Pdu, encode
-from smpp_client.text_encoding import decode_payload
+from textcodec.encoding import decode_payload
 
 from .records import DELIVERED, STATE_STAT, PartRecord
 from .wire import DELIVER_SM

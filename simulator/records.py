@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from smpp_client.text_encoding import decode_payload
+from textcodec.encoding import decode_payload
 
 # message_state values (SMPP 3.4 5.2.28)
 ENROUTE, DELIVERED, EXPIRED, DELETED, UNDELIVERABLE, ACCEPTED, UNKNOWN, REJECTED = range(1, 9)

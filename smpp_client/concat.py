@@ -1,4 +1,8 @@
-"""Concatenated SMS: splitting a payload into parts (UDH, SAR TLVs or message_payload) and reassembly."""
+"""Long messages in SMPP: the submit_sm parts of an encoded text (8/16-bit UDH, SAR TLVs or
+message_payload), their references, and reading the concatenation of a received part.
+
+Where a text is cut and how many segments it takes is :mod:`textcodec.segments`.
+"""
 
 from __future__ import annotations
 
@@ -7,68 +11,13 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+
+from textcodec.encoding import EncodedText
+from textcodec.segments import MAX_PARTS, ConcatMethod, split_payload
 
 from .constants import ESM_UDHI, Tlv
 
-if TYPE_CHECKING:
-    from .text_encoding import EncodedText
-
-Encoding = Literal["gsm7", "ucs2"]
-
-MAX_PARTS = 255
-# Units (septets or UTF-16 code units) that fit a single, unconcatenated message.
-SINGLE_UNITS: dict[str, int] = {"gsm7": 160, "ucs2": 70}
-_UNIT_WIDTH: dict[str, int] = {"gsm7": 1, "ucs2": 2}
 _UDH8_LEN = 6  # also what the SMSC adds to a SAR part
-
-
-class ConcatMethod(StrEnum):
-    UDH8 = "udh8"
-    UDH16 = "udh16"
-    SAR = "sar"
-    PAYLOAD = "payload"
-
-
-def part_units(encoding: str, method: str = ConcatMethod.UDH8) -> int:
-    """Units per part of a concatenated message (SAR and message_payload count as 8-bit UDH)."""
-    udh16 = ConcatMethod(method) is ConcatMethod.UDH16
-    if encoding == "gsm7":
-        return 152 if udh16 else 153
-    return 66 if udh16 else 67
-
-
-def split_payload(payload: bytes, encoding: str, method: str = ConcatMethod.UDH8) -> list[bytes]:
-    """Cut an unpacked GSM or UTF-16-BE payload into per-segment chunks.
-
-    Never cuts between ESC and its code nor inside a UTF-16 surrogate pair, so the segment
-    count of a text is ``len(split_payload(...))``.
-    """
-    width = _UNIT_WIDTH[encoding]
-    if len(payload) <= SINGLE_UNITS[encoding] * width:
-        return [payload]
-    step = part_units(encoding, method) * width
-    n = len(payload)
-    chunks = []
-    pos = 0
-    while pos < n:
-        end = pos + step
-        if end < n:
-            if encoding == "gsm7":
-                # An odd run of ESC octets at the end means the last one opens a pair.
-                run = 0
-                while end - run - 1 >= pos and payload[end - run - 1] == 0x1B:
-                    run += 1
-                if run % 2:
-                    end -= 1
-            elif 0xD8 <= payload[end - 2] <= 0xDB:  # high surrogate: keep the pair together
-                end -= 2
-        else:
-            end = n
-        chunks.append(payload[pos:end])
-        pos = end
-    return chunks
 
 
 @dataclass(frozen=True)
@@ -172,7 +121,7 @@ class ConcatInfo:
     seq: int
 
 
-def _valid(info: ConcatInfo) -> ConcatInfo | None:
+def valid(info: ConcatInfo) -> ConcatInfo | None:
     # 3GPP TS 23.040 9.2.3.24.1: a zero total, or a seq of zero or above total, voids the IE.
     return info if 1 <= info.seq <= info.total else None
 
@@ -197,11 +146,11 @@ def parse_udh(short_message: bytes) -> tuple[ConcatInfo | None, bytes]:
         if iei == 0x00:
             if iedl != 3:
                 raise ValueError("8-bit concatenation IE must be 3 octets")
-            info = _valid(ConcatInfo(data[0], data[1], data[2]))
+            info = valid(ConcatInfo(data[0], data[1], data[2]))
         elif iei == 0x08:
             if iedl != 4:
                 raise ValueError("16-bit concatenation IE must be 4 octets")
-            info = _valid(ConcatInfo(int.from_bytes(data[:2], "big"), data[2], data[3]))
+            info = valid(ConcatInfo(int.from_bytes(data[:2], "big"), data[2], data[3]))
     return info, short_message[end:]
 
 
@@ -214,51 +163,4 @@ def concat_info_from_tlvs(tlvs: Mapping[int, bytes]) -> ConcatInfo | None:
         return None
     if len(ref) != 2 or len(total) != 1 or len(seq) != 1:
         raise ValueError("malformed SAR TLVs")
-    return _valid(ConcatInfo(int.from_bytes(ref, "big"), total[0], seq[0]))
-
-
-@dataclass
-class _Group:
-    started: float
-    parts: dict[int, bytes]
-
-
-class Reassembler:
-    """Collects parts of concatenated messages.
-
-    ``key`` identifies the sender/recipient pair (e.g. ``(source_addr, destination_addr)``);
-    parts are grouped by key, reference and total. A group is dropped ``timeout_seconds``
-    after its first part, or when more than ``max_groups`` are pending (oldest first).
-    """
-
-    def __init__(self, timeout_seconds: float = 300.0, max_groups: int = 100_000):
-        self.timeout_seconds = timeout_seconds
-        self.max_groups = max_groups
-        self._groups: dict[tuple, _Group] = {}
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-    def add(self, key: tuple, info: ConcatInfo, payload: bytes, now: float) -> list[bytes] | None:
-        """The part payloads in order once all have arrived, else None (duplicates are ignored)."""
-        if _valid(info) is None:
-            raise ValueError(f"invalid concatenation info {info}")
-        group_key = (key, info.reference, info.total)
-        group = self._groups.get(group_key)
-        if group is None or now - group.started >= self.timeout_seconds:
-            self._groups.pop(group_key, None)
-            group = self._groups[group_key] = _Group(now, {})
-            while len(self._groups) > self.max_groups:
-                del self._groups[next(iter(self._groups))]
-        group.parts.setdefault(info.seq, payload)
-        if len(group.parts) < info.total:
-            return None
-        del self._groups[group_key]
-        return [group.parts[seq] for seq in range(1, info.total + 1)]
-
-    def expire(self, now: float) -> list[tuple]:
-        """Drop incomplete groups older than the timeout; returns their keys."""
-        stale = [gk for gk, g in self._groups.items() if now - g.started >= self.timeout_seconds]
-        for gk in stale:
-            del self._groups[gk]
-        return [gk[0] for gk in stale]
+    return valid(ConcatInfo(int.from_bytes(ref, "big"), total[0], seq[0]))

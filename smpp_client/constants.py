@@ -142,13 +142,7 @@ ESM_UDHI = 0x40
 ESM_TYPE_MASK = 0x3C
 ESM_DELIVERY_RECEIPT = 0x04
 
-# data_coding values
-DC_DEFAULT = 0x00
-DC_IA5 = 0x01
-DC_BINARY = 0x02
-DC_LATIN1 = 0x03
-DC_BINARY_8 = 0x04
-DC_UCS2 = 0x08
+# data_coding values: textcodec.encoding (DC_DEFAULT, DC_UCS2, ...)
 
 TON_INTERNATIONAL = 1
 TON_NATIONAL = 2

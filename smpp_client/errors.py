@@ -98,3 +98,25 @@ def classify(status: int, failover_on: frozenset[int] = frozenset()) -> ErrorCla
     if status in failover_on:
         return ErrorClass.ROUTING
     return ErrorClass.PERMANENT
+
+
+class SessionError(Exception):
+    """A bind could not do what was asked of it."""
+
+
+class LinkDown(SessionError):
+    """The link closed before the SMSC answered; the request may or may not have arrived."""
+
+
+class ResponseTimeout(SessionError):
+    pass
+
+
+class NotBound(SessionError):
+    pass
+
+
+class BindRefused(SessionError):
+    def __init__(self, status: int):
+        super().__init__(f"bind refused: {status_name(status)}")
+        self.status = status

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from smpp_client.text_encoding import Transliteration, encode_text
+from textcodec.encoding import Transliteration, encode_text
 
 from .events import Event
 from .templates import TemplateMissing, TemplateRenderer

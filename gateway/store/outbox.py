@@ -80,7 +80,7 @@ _HELD_DETAIL = "quiet hours: released when they end"
 
 
 def _not_opted_out():
-    """Issue 6: nothing is sent to an opted-out citizen but the replies to their own SMS (the
+    """Nothing is sent to an opted-out citizen but the replies to their own SMS (the
     opt-out confirmation among them). Closes the race of an opt-out committed while a fan-out chunk
     or an intake batch was inserting; such a message waits until it expires."""
     from sqlalchemy import exists, not_
@@ -189,6 +189,8 @@ class ReceiptUpdate:
     part_status: MessageStatus
     error_code: str | None
     at: datetime
+    # the canonical submit id it names, where the link knew the carrier's hex/decimal relation
+    submit_id: str | None = None
     matched: bool = field(default=False)
     # set by apply_receipts when matched:
     message_id: int | None = None
@@ -444,7 +446,7 @@ def get_message(conn: Connection, message_id: int) -> dict | None:
     return {**row, "history": [dict(h) for h in history], "parts": [dict(p) for p in parts]}
 
 
-# --- quiet hours, operator actions (issue 5) ------------------------------------------------------
+# --- quiet hours, operator actions ---------------------------------------------------------------
 
 
 def _history_from(conn: Connection, where, status: MessageStatus, now: datetime, detail: str | None) -> None:

@@ -4,7 +4,9 @@ A receipt's candidates are the parts of its carrier that are not final yet (stat
 the most recently submitted first: an SMSC that restarts its counter reuses ids, and the parts
 those ids named before are final by then. The id is looked up in the form the carrier's relation
 gives (:mod:`smpp_client.message_ids`): as written when the carrier writes both ids alike, after
-conversion when it is known to write them in different bases. While a carrier's relation is not
+conversion when it is known to write them in different bases (the link converts it when it knows
+the relation on arrival: ``submit_id``; a receipt held while the relation was learned is converted
+here once it is known). While a carrier's relation is not
 known (``auto``, not learned yet) every form is looked up; a receipt that finds open parts in two
 forms is *ambiguous* and matches nothing (the status writer holds it, like a receipt that overtook
 its submit result, until the relation is learned), and one that finds them in one form only is
@@ -40,6 +42,8 @@ _OPEN = text("message_parts.status = 'submitted'")  # a literal, so SQLite can u
 
 def _forms(r: ReceiptUpdate, relations: Mapping[str, Relation]) -> dict[Relation, str]:
     relation = relations.get(r.carrier, Relation.AUTO)
+    if r.submit_id is not None:  # the link already brought it to the submit id's form
+        return {relation: r.submit_id}
     if relation is Relation.AUTO:
         return candidate_forms(r.smsc_id)
     form = submitted_form(r.smsc_id, relation)

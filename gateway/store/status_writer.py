@@ -1,6 +1,6 @@
 """Batches status changes (submit results, receipts) into few transactions, in arrival order.
 
-:meth:`StatusWriter.post` queues a change with an optional callback run once it is committed (a
+:meth:`StatusWriter.post` queues a change with an optional future resolved once it is committed (a
 receipt's deliver_sm_resp goes out then: a receipt is acknowledged to the SMSC only after it is
 stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being written the next
 accumulates, so the batch size follows the load with no timer.
@@ -53,7 +53,7 @@ from .receipt_matching import apply_receipts
 log = structlog.get_logger("store")
 
 Change = outbox.Submitted | outbox.Retry | outbox.Failed | outbox.ReceiptUpdate
-Callback = Callable[[], None]
+Stored = asyncio.Future  # resolved (None) once its change is committed, or set aside
 
 _ORPHAN_RETRY_SECONDS = 0.2
 _BACKOFF_MIN, _BACKOFF_MAX = 0.5, 5.0
@@ -74,21 +74,21 @@ _GIVE_UP_REASONS = {
 class _Orphan:
     receipt: outbox.ReceiptUpdate
     give_up_at: float
-    ack: Callback | None = None  # the held acknowledgement
+    ack: Stored | None = None  # the held acknowledgement
     ack_at: float = 0.0
 
     def acknowledge(self) -> None:
         ack, self.ack = self.ack, None
         if ack is not None:
-            _run_callback(ack)
+            _resolve(ack)
 
 
 @dataclass(slots=True)
 class _Item:
-    """One change of a batch: a new one with its callback, or an orphan tried again."""
+    """One change of a batch: a new one with its future, or an orphan tried again."""
 
     change: Change
-    callback: Callback | None = None
+    stored: Stored | None = None
     orphan: _Orphan | None = None
 
 
@@ -100,11 +100,9 @@ class _Unavailable(Exception):
         self.cause = cause
 
 
-def _run_callback(callback: Callback) -> None:
-    try:
-        callback()
-    except Exception:
-        log.exception("status commit callback failed")
+def _resolve(stored: Stored) -> None:
+    if not stored.done():
+        stored.set_result(None)
 
 
 def _row_fault(exc: BaseException) -> bool:
@@ -178,7 +176,7 @@ class StatusWriter:
         self.unhealthy_after = unhealthy_after
         self.in_transaction = tuple(in_transaction)
         self.after_commit = tuple(after_commit)
-        self._queue: list[tuple[Change, Callback | None]] = []
+        self._queue: list[tuple[Change, Stored | None]] = []
         self._wakeup = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._orphans: list[_Orphan] = []
@@ -252,21 +250,16 @@ class StatusWriter:
             return None
         return f"{self.failing_batches} batches in a row could not be written ({self.last_failure})"
 
-    def post(self, change: Change, callback: Callback | None = None) -> None:
-        """Queue a change; ``callback()`` runs once it is committed (or set aside)."""
-        self._queue.append((change, callback))
+    def post(self, change: Change, stored: Stored | None = None) -> None:
+        """Queue a change; ``stored`` is resolved once it is committed (or set aside)."""
+        self._queue.append((change, stored))
         self._wakeup.set()
 
     async def put(self, change: Change) -> None:
         """Queue a change and wait until it is committed."""
-        future = asyncio.get_running_loop().create_future()
-
-        def done() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        self.post(change, done)
-        await future
+        stored = asyncio.get_running_loop().create_future()
+        self.post(change, stored)
+        await stored
 
     async def flush(self) -> None:
         """Write what is queued now, here (one batch at a time with the running writer)."""
@@ -349,7 +342,7 @@ class StatusWriter:
         orphans, self._orphans = self._orphans, []
         now = time.monotonic()
         # orphans after the new changes: the submit results they wait for may be among them
-        items = [_Item(change, callback) for change, callback in batch]
+        items = [_Item(change, stored) for change, stored in batch]
         for orphan in orphans:
             orphan.receipt.last_try = now >= orphan.give_up_at
             items.append(_Item(orphan.receipt, None, orphan))
@@ -384,7 +377,7 @@ class StatusWriter:
                 log.exception("status writer error after a commit")
 
     def _put_back(self, items: list[_Item]) -> None:
-        self._queue[:0] = [(item.change, item.callback) for item in items if item.orphan is None]
+        self._queue[:0] = [(item.change, item.stored) for item in items if item.orphan is None]
         self._orphans[:0] = [item.orphan for item in items if item.orphan is not None]
 
     def _set_aside(self, item: _Item, exc: BaseException) -> None:
@@ -402,8 +395,8 @@ class StatusWriter:
         log.error("status change set aside: it cannot be stored", kind=kind, reason=_reason(exc), **where)
         if item.orphan is not None:
             item.orphan.acknowledge()
-        elif item.callback is not None:
-            _run_callback(item.callback)  # a receipt is acknowledged: the SMSC must not resend it
+        elif item.stored is not None:
+            _resolve(item.stored)  # a receipt is acknowledged: the SMSC must not resend it
 
     # --- after a commit -----------------------------------------------------------------------
 
@@ -420,8 +413,8 @@ class StatusWriter:
             else:
                 self.orphans_retried += 1
             if type(change) is not outbox.ReceiptUpdate:
-                if item.callback is not None:
-                    _run_callback(item.callback)
+                if item.stored is not None:
+                    _resolve(item.stored)
                 continue
             if id(change) in held:
                 self._hold(item, now, given_up)
@@ -430,8 +423,8 @@ class StatusWriter:
                 self._count_match(change)
             if item.orphan is not None:
                 item.orphan.acknowledge()
-            elif item.callback is not None:
-                _run_callback(item.callback)
+            elif item.stored is not None:
+                _resolve(item.stored)
         for (carrier, reason), ids in given_up.items():
             log.warning(_GIVE_UP_REASONS[reason], carrier=carrier, count=len(ids), first_smsc_id=ids[0])
         changes = [item.change for item in chunk]
@@ -447,7 +440,7 @@ class StatusWriter:
         receipt = item.change
         orphan = item.orphan
         if orphan is None:  # new: hold its acknowledgement for a while
-            orphan = _Orphan(receipt, now + self.orphan_seconds, item.callback, now + self.orphan_ack_seconds)
+            orphan = _Orphan(receipt, now + self.orphan_seconds, item.stored, now + self.orphan_ack_seconds)
         if not receipt.last_try:
             if now >= orphan.ack_at:
                 orphan.acknowledge()

@@ -1,4 +1,4 @@
-"""Citizens answer by SMS (issue 6): every keyword from the simulator's POST /sim/mo, over SMPP,
+"""Citizens answer by SMS: every keyword from the simulator's POST /sim/mo, over SMPP,
 through the real gateway, to the reply in the virtual handset's inbox. SQLite and PostgreSQL.
 
 Waiting is event-driven: the gateway's CitizenInbox.handle is wrapped so the test learns when an
@@ -35,7 +35,7 @@ from gateway.store.models import (
     zones,
 )
 from simulator.app import Simulator
-from smpp_client.text_encoding import encode_text
+from textcodec.encoding import encode_text
 
 from .conftest import Api, carrier_ports, gateway_settings
 

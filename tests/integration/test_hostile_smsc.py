@@ -126,8 +126,8 @@ async def check(runtime: Gateway, hostile: HostileSmsc, final: dict[int, dict]) 
     writer = runtime.writer
     assert (writer.failures, writer.failing_batches, dict(writer.set_aside)) == (0, 0, {})
     assert writer.backlog == 0 and writer.problem() is None
-    assert runtime.links.inbound.receipts_unparsed >= 2  # the 5,000-digit and the 300-octet ids
-    assert runtime.links.inbound.mo_refused >= 1
+    assert runtime.pool.inbound.receipts_unparsed >= 2  # the 5,000-digit and the 300-octet ids
+    assert runtime.pool.inbound.mo_refused >= 1
     status, ready = await get(f"{runtime.url}/readyz")
     assert status == 200, ready
     status, body = await get(f"{runtime.url}/metrics")

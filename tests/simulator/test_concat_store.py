@@ -11,9 +11,10 @@ import smpplib.consts
 import smpplib.gsm
 
 from simulator.store import Store
-from smpp_client.concat import ConcatMethod, split
+from smpp_client.concat import split
 from smpp_client.constants import Cmd
-from smpp_client.text_encoding import Transliteration, encode_text
+from textcodec.encoding import Transliteration, encode_text
+from textcodec.segments import ConcatMethod
 
 GSM_TEXT = (
     "Aviso CDMX: corte de agua en Polanco [zona 11560] el 3/12 de 10:00 a 14:00. Costo de pipa 0€; "

@@ -10,7 +10,7 @@ import smpplib.consts as c
 
 from smpp_client.concat import parse_udh
 from smpp_client.constants import Cmd
-from smpp_client.text_encoding import decode_payload
+from textcodec.encoding import decode_payload
 
 
 def _mo_text(pdus) -> str:

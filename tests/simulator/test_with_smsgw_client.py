@@ -8,10 +8,13 @@ import pytest
 
 from simulator.app import Simulator
 from simulator.settings import SimulatorSettings
-from smpp_client.constants import DC_DEFAULT, ESM_DELIVERY_RECEIPT, MessageState, Status
+from smpp_client.config import SessionConfig
+from smpp_client.constants import ESM_DELIVERY_RECEIPT, MessageState, Status
+from smpp_client.errors import LinkDown
 from smpp_client.pdu import Pdu
 from smpp_client.receipts import is_receipt, parse_receipt
-from smpp_client.session import LinkDown, SessionConfig, SessionListener, SmppSession
+from smpp_client.session import SessionListener, SmppSession
+from textcodec.encoding import DC_DEFAULT
 
 RULES = [
     {"number": "5511110001", "behaviour": "never_delivers", "err": 1},

@@ -7,7 +7,7 @@ import struct
 
 from smpp_client import pdu as codec
 from smpp_client.constants import RESPONSE_BIT, Cmd
-from smpp_client.session import Pending
+from smpp_client.window import Pending
 
 TIMEOUT = 5.0
 

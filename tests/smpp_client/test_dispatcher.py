@@ -7,27 +7,22 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.domain.status import MessageStatus
-from gateway.signals import Wakeup
 from gateway.store import outbox
 from scheduler.dispatcher import Dispatcher
 from smpp_client.constants import Status
 from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, NO_ROUTE
-from smpp_client.pool import SendOutcome
+from smpp_client.jobs import SendOutcome
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
 
 
 class FakePool:
-    wake = None
-
     def capacity(self):
         return 0
 
 
 def dispatcher(max_attempts: int = 10) -> Dispatcher:
-    return Dispatcher(
-        db=None, pool=FakePool(), writer=None, wakeup=Wakeup("outbox"), owner="t", max_attempts=max_attempts
-    )
+    return Dispatcher(db=None, pool=FakePool(), writer=None, owner="t", max_attempts=max_attempts)
 
 
 def message(attempts: int = 1, validity: timedelta = timedelta(hours=1)) -> outbox.ClaimedMessage:
@@ -95,8 +90,19 @@ def test_a_retry_past_the_validity_expires_instead():
         NOW,
     )
     assert change.status == MessageStatus.EXPIRED and "ESME_RSYSERR" in change.error_text
-    expired = dispatcher()._change_for(message(), SendOutcome("expired", "telcel", [], None, "validity"), NOW)
-    assert expired.status == MessageStatus.EXPIRED
+
+
+def test_a_job_handed_back_at_its_deadline_expired_or_only_its_lease_ended():
+    deadline = SendOutcome("deadline", "telcel", [], None, "deadline reached before submission")
+    expired = dispatcher()._change_for(message(validity=timedelta(milliseconds=500)), deadline, NOW)
+    assert isinstance(expired, outbox.Failed) and expired.status == MessageStatus.EXPIRED
+    assert expired.error_text == "validity ended before submission"
+    lease = dispatcher()._change_for(message(), deadline, NOW)
+    assert isinstance(lease, outbox.Retry) and lease.count_attempt is False
+    assert (lease.error_text, lease.not_before) == (
+        "lease ending before submission",
+        NOW + timedelta(seconds=1),
+    )
 
 
 def test_an_operators_retry_gives_a_fresh_budget_and_attempts_keep_counting():

@@ -1,44 +1,31 @@
-"""deliver_sm from the SMSC: receipts to the status writer, citizens' messages reassembled to the hook."""
+"""deliver_sm and data_sm from the SMSC become events: receipts parsed (their ids in the submit form
+where the carrier's relation is known), messages from handsets reassembled and decoded; each is
+answered once the application's awaitable resolves."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
-from gateway.domain.status import MessageStatus
-from gateway.inbound import InboundHandler, msisdn_e164
-from gateway.store.outbox import ReceiptUpdate
-from smpp_client.concat import ConcatMethod, split
-from smpp_client.constants import Cmd, Status, Tlv
+from smpp_client.concat import split
+from smpp_client.constants import Cmd, MessageState, Status, Tlv
+from smpp_client.inbound import Inbound
+from smpp_client.message_ids import ReceiptIdRelations, Relation
 from smpp_client.pdu import Pdu
 from smpp_client.receipts import receipt_text
-from smpp_client.text_encoding import Transliteration, encode_text
+from textcodec.encoding import Transliteration, encode_text
+from textcodec.segments import ConcatMethod
+
+from .link_events import AcknowledgingEvents
 
 SENDER = "525512345678"
+AT = datetime(2026, 11, 29, 10, 0, 5)
 
 
-class FakeWriter:
-    def __init__(self):
-        self.posted: list[tuple[ReceiptUpdate, object]] = []
-
-    def post(self, change, callback=None):
-        self.posted.append((change, callback))
-
-
-class Handler(InboundHandler):
-    def __init__(self, fail_times: int = 0):
-        super().__init__(FakeWriter())
-        self.messages: list[tuple] = []
-        self.fail_times = fail_times
-        self.arrived = asyncio.Event()
-
-    async def on_citizen_message(self, carrier, msisdn, text, received_at):
-        if self.fail_times:
-            self.fail_times -= 1
-            raise RuntimeError("keywords down")
-        self.messages.append((carrier, msisdn, text))
-        self.arrived.set()
+def inbound(events: AcknowledgingEvents | None = None, **relations: str) -> Inbound:
+    return Inbound(events or AcknowledgingEvents(), ReceiptIdRelations(relations), clock=lambda: AT)
 
 
 class Answers:
@@ -86,144 +73,217 @@ def parts_of(text: str, method: ConcatMethod, reference: int = 7) -> tuple[list[
     return [mo(p.short_message, p.esm_class, encoded.data_coding, dict(p.tlvs)) for p in parts], len(parts)
 
 
-async def test_single_part_goes_to_the_hook_then_is_acknowledged():
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", mo(b"ALTA AGUA POLANCO"), answers.respond())
+async def test_single_part_goes_to_the_handler_then_is_acknowledged():
+    events, answers = AcknowledgingEvents(hold=True), Answers()
+    link = inbound(events)
+    link.deliver("telcel", mo(b"ALTA AGUA POLANCO"), answers.respond())
+    (message,) = events.messages
+    assert (message.carrier, message.sender, message.recipient, message.text) == (
+        "telcel",
+        "+525512345678",
+        "30311",
+        "ALTA AGUA POLANCO",
+    )
+    assert (message.received_at, message.parts) == (AT, 1)
+    assert answers.statuses == []  # not before the application took it
+    events.pending[0].set_result(None)
     assert await answers.wait(1) == [Status.ESME_ROK]
-    assert handler.messages == [("telcel", "+525512345678", "ALTA AGUA POLANCO")]
 
 
 @pytest.mark.parametrize("method", [ConcatMethod.UDH8, ConcatMethod.UDH16, ConcatMethod.SAR])
-async def test_parts_are_acknowledged_as_they_come_and_the_whole_text_goes_to_the_hook(method):
+async def test_parts_are_acknowledged_as_they_come_and_the_whole_text_is_one_message(method):
     text = "BAJA " + "mensaje largo con acentos ñ ¿¡ € [] " * 12
     pdus, total = parts_of(text, method)
     assert total >= 3
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events)
     order = [*pdus[1:], pdus[0]]  # out of order
     for i, p in enumerate(order[:-1], start=1):
-        handler.on_deliver("movistar", p, answers.respond())
+        link.deliver("movistar", p, answers.respond())
         assert await answers.wait(i) == [Status.ESME_ROK] * i  # not held while the group is incomplete
-    assert handler.messages == []
-    handler.on_deliver("movistar", order[-1], answers.respond())
-    await asyncio.wait_for(handler.arrived.wait(), 5)
+    assert events.messages == []
+    link.deliver("movistar", order[-1], answers.respond())
     assert await answers.wait(total) == [Status.ESME_ROK] * total
-    assert handler.messages == [("movistar", "+525512345678", text)]
-    assert len(handler.reassembler) == 0
+    assert [(m.carrier, m.sender, m.text, m.parts) for m in events.messages] == [
+        ("movistar", "+525512345678", text, total)
+    ]
+    assert len(link.reassembler) == 0 and link.mo_parts == total
 
 
 async def test_ucs2_surrogate_pair_cut_by_the_sender_is_rejoined():
     payload = "Hola 👍 ok".encode("utf-16-be")
     cut = payload.index("👍".encode("utf-16-be")) + 2  # between the two halves of the pair
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events)
     for seq, chunk in ((1, payload[:cut]), (2, payload[cut:])):
         udh = bytes((5, 0, 3, 9, 2, seq))
-        handler.on_deliver("telcel", mo(udh + chunk, 0x40, 0x08), answers.respond())
-    await asyncio.wait_for(handler.arrived.wait(), 5)
-    assert handler.messages[0][2] == "Hola 👍 ok"
+        link.deliver("telcel", mo(udh + chunk, 0x40, 0x08), answers.respond())
+    await answers.wait(2)
+    assert events.messages[0].text == "Hola 👍 ok"
 
 
 async def test_message_payload_tlv():
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
     text = "texto largo " * 30
     p = mo(b"", tlvs={Tlv.MESSAGE_PAYLOAD: encode_text(text, Transliteration.OFF).payload})
-    handler.on_deliver("telcel", p, answers.respond())
-    await asyncio.wait_for(handler.arrived.wait(), 5)
-    assert handler.messages[0][2] == text
+    inbound(events).deliver("telcel", p, answers.respond())
+    await answers.wait(1)
+    assert events.messages[0].text == text
 
 
 async def test_groups_of_two_senders_with_the_same_reference_stay_apart():
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events)
     a, _ = parts_of("A" * 200, ConcatMethod.UDH8, reference=5)
     b, _ = parts_of("B" * 200, ConcatMethod.UDH8, reference=5)
     for p in b:
         p.fields["source_addr"] = "525587654321"
     for p in (a[0], b[0], b[1], a[1]):
-        handler.on_deliver("telcel", p, answers.respond())
+        link.deliver("telcel", p, answers.respond())
     await answers.wait(4)
-    assert sorted(m[2][0] + m[1][-4:] for m in handler.messages) == ["A5678", "B4321"]
+    assert sorted(m.text[0] + m.sender[-4:] for m in events.messages) == ["A5678", "B4321"]
 
 
-async def test_a_failing_hook_gets_the_last_part_resent_and_the_group_completes_then():
+async def test_a_failing_handler_gets_the_last_part_resent_and_the_group_completes_then():
     pdus, total = parts_of("SI confirmo mi cita " * 12, ConcatMethod.UDH8)
-    handler, answers = Handler(fail_times=1), Answers()
+    events, answers = AcknowledgingEvents(fail_messages=1), Answers()
+    link = inbound(events)
     for p in pdus:
-        handler.on_deliver("telcel", p, answers.respond())
+        link.deliver("telcel", p, answers.respond())
     statuses = await answers.wait(total)
     assert statuses[-1] == Status.ESME_RX_T_APPN and statuses[:-1] == [Status.ESME_ROK] * (total - 1)
-    handler.on_deliver("telcel", pdus[-1], answers.respond())  # the SMSC sends the last part again
-    await asyncio.wait_for(handler.arrived.wait(), 5)
+    link.deliver("telcel", pdus[-1], answers.respond())  # the SMSC sends the last part again
     assert (await answers.wait(total + 1))[-1] == Status.ESME_ROK
-    assert handler.messages[0][2] == "SI confirmo mi cita " * 12
+    assert [m.text for m in events.messages] == ["SI confirmo mi cita " * 12]
+
+
+async def test_a_handler_that_raises_at_once_has_the_message_sent_again():
+    class Broken(AcknowledgingEvents):
+        def mobile_message(self, message):
+            raise RuntimeError("no inbox")
+
+    answers = Answers()
+    inbound(Broken()).deliver("telcel", mo(b"AYUDA"), answers.respond())
+    assert answers.statuses == [Status.ESME_RX_T_APPN]
 
 
 async def test_malformed_udh_is_taken_as_one_part():
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", mo(b"\x09\x00\x03", 0x40), answers.respond())
+    events, answers = AcknowledgingEvents(), Answers()
+    inbound(events).deliver("telcel", mo(b"\x09\x00\x03", 0x40), answers.respond())
     assert await answers.wait(1) == [Status.ESME_ROK]
+    assert len(events.messages) == 1
 
 
-def test_sender_forms():
-    assert msisdn_e164("525512345678") == "+525512345678"
-    assert msisdn_e164("5512345678", 2) == "+525512345678"
-    assert msisdn_e164("14155550100", 1) == "+14155550100"
-    assert msisdn_e164("ALERTA", 5) == "ALERTA"
+async def test_an_mo_from_an_impossible_sender_is_refused_for_good():
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events)
+    link.deliver("telcel", mo(b"ALTA", sender="5" * 40), answers.respond())
+    assert answers.statuses == [Status.ESME_RINVSRCADR]
+    assert events.messages == [] and link.mo_refused == 1
+
+
+async def test_the_sender_is_given_as_the_pool_was_told():
+    events, answers = AcknowledgingEvents(), Answers()
+    link = Inbound(events, ReceiptIdRelations(), sender_number=lambda address, ton: f"{ton}:{address}")
+    link.deliver("telcel", mo(b"hola"), answers.respond())
+    await answers.wait(1)
+    assert events.messages[0].sender == "1:525512345678"
+
+
+def test_the_default_sender_form():
+    from smpp_client.inbound import international_number
+
+    assert international_number("525512345678") == "+525512345678"
+    assert international_number("5512345678", 2) == "5512345678"
+    assert international_number("ALERTA", 5) == "ALERTA"
+
+
+# --- receipts ---------------------------------------------------------------------------------
 
 
 def receipt(stat: str, message_id: str = "1a2b", tlvs=None) -> Pdu:
-    from datetime import datetime
-
     text = receipt_text(message_id, stat, datetime(2026, 11, 29, 10), datetime(2026, 11, 29, 10, 1), "000")
     return Pdu(Cmd.DELIVER_SM, 3, 0, {"esm_class": 0x04, "short_message": text.encode()}, tlvs or {})
 
 
-async def test_a_final_receipt_is_acknowledged_only_once_committed():
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", receipt("DELIVRD", "00001A2B"), answers.respond())
-    ((change, callback),) = handler.writer.posted
+async def test_a_receipt_is_acknowledged_only_once_stored():
+    events, answers = AcknowledgingEvents(hold=True), Answers()
+    inbound(events).deliver("telcel", receipt("DELIVRD", "00001A2B"), answers.respond())
+    (event,) = events.receipts
     assert answers.statuses == []
-    assert change.part_status == MessageStatus.DELIVERED and change.carrier == "telcel"
-    # the id as the carrier wrote it: the status writer matches it to a part
-    assert change.smsc_id == "00001A2B"
-    callback()
-    assert answers.statuses == [Status.ESME_ROK]
+    assert (event.carrier, event.message_id, event.state, event.error, event.received_at) == (
+        "telcel",
+        "00001A2B",  # as the carrier wrote it
+        MessageState.DELIVERED,
+        "000",
+        AT,
+    )
+    assert event.final and event.submit_id is None  # the carrier's relation is not known yet
+    events.pending[0].set_result(None)
+    assert await answers.wait(1) == [Status.ESME_ROK]
+
+
+async def test_a_receipt_that_could_not_be_stored_is_sent_again():
+    events, answers = AcknowledgingEvents(hold=True), Answers()
+    inbound(events).deliver("telcel", receipt("DELIVRD"), answers.respond())
+    events.pending[0].set_exception(RuntimeError("database down"))
+    assert await answers.wait(1) == [Status.ESME_RX_T_APPN]
 
 
 @pytest.mark.parametrize(
-    ("stat", "status"),
+    ("relation", "written", "submit_id"),
     [
-        ("UNDELIV", MessageStatus.UNDELIVERABLE),
-        ("EXPIRED", MessageStatus.EXPIRED),
-        ("REJECTD", MessageStatus.REJECTED),
-        ("DELETED", MessageStatus.UNDELIVERABLE),
+        ("same", "00001A2B", "1a2b"),
+        ("submit_decimal_receipt_hex", "1A2B", "6699"),
+        ("submit_hex_receipt_decimal", "6699", "1a2b"),
+        ("submit_decimal_receipt_hex", "xyz", None),  # not hex: it names no submit id
     ],
 )
-async def test_failure_receipts(stat, status):
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", receipt(stat), answers.respond())
-    assert handler.writer.posted[0][0].part_status == status
+async def test_where_the_relation_is_known_the_id_comes_in_the_submit_form(relation, written, submit_id):
+    events, answers = AcknowledgingEvents(), Answers()
+    inbound(events, telcel=relation).deliver("telcel", receipt("DELIVRD", written), answers.respond())
+    (event,) = events.receipts
+    assert (event.message_id, event.submit_id) == (written, submit_id)
 
 
-async def test_intermediate_and_unparseable_receipts_are_acknowledged_and_not_recorded():
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", receipt("ENROUTE"), answers.respond())
-    handler.on_deliver("telcel", receipt("ACCEPTD"), answers.respond())
+async def test_a_learned_relation_is_used_from_then_on():
+    relations = ReceiptIdRelations(learn_after=1)
+    events, answers = AcknowledgingEvents(), Answers()
+    link = Inbound(events, relations)
+    link.deliver("telcel", receipt("DELIVRD", "1a"), answers.respond())
+    assert relations.observe("telcel", Relation.SUBMIT_DECIMAL_RECEIPT_HEX)  # the status writer's evidence
+    link.deliver("telcel", receipt("DELIVRD", "1a"), answers.respond())
+    assert [e.submit_id for e in events.receipts] == [None, "26"]
+
+
+@pytest.mark.parametrize("stat", ["UNDELIV", "EXPIRED", "REJECTD", "DELETED", "ENROUTE", "ACCEPTD"])
+async def test_every_parsed_receipt_is_reported_with_its_state(stat):
+    events, answers = AcknowledgingEvents(), Answers()
+    inbound(events).deliver("telcel", receipt(stat), answers.respond())
+    (event,) = events.receipts
+    assert event.final is (stat not in ("ENROUTE", "ACCEPTD"))
+    assert await answers.wait(1) == [Status.ESME_ROK]
+
+
+async def test_an_unparseable_receipt_is_acknowledged_and_counted():
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events)
     garbage = Pdu(Cmd.DELIVER_SM, 4, 0, {"esm_class": 0x04, "short_message": b"\xff\xfe nothing"}, {})
-    handler.on_deliver("telcel", garbage, answers.respond())
-    assert answers.statuses == [Status.ESME_ROK] * 3
-    assert handler.writer.posted == []
-    assert handler.receipts_intermediate == 2 and handler.receipts_unparsed == 1
+    link.deliver("telcel", garbage, answers.respond())
+    assert answers.statuses == [Status.ESME_ROK]
+    assert events.receipts == [] and link.receipts_unparsed == 1
 
 
 async def test_receipt_tlvs_win_over_the_text():
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
     p = receipt(
         "DELIVRD",
         "999",
         tlvs={Tlv.RECEIPTED_MESSAGE_ID: b"abc\x00", Tlv.MESSAGE_STATE: b"\x05", 0x1403: b"vendor"},
     )
-    handler.on_deliver("telcel", p, answers.respond())
-    change = handler.writer.posted[0][0]
-    assert change.smsc_id == "abc" and change.part_status == MessageStatus.UNDELIVERABLE
+    inbound(events).deliver("telcel", p, answers.respond())
+    (event,) = events.receipts
+    assert event.message_id == "abc" and event.state == MessageState.UNDELIVERABLE
 
 
 @pytest.mark.parametrize(
@@ -240,14 +300,15 @@ async def test_receipt_tlvs_win_over_the_text():
 async def test_a_receipt_with_an_unusable_id_is_acknowledged_and_counted(pdu):
     if len(pdu.fields["short_message"]) > 254:  # as a long SMSC would send it
         pdu.tlvs[Tlv.MESSAGE_PAYLOAD] = pdu.fields.pop("short_message")
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", pdu, answers.respond())
+    events, answers = AcknowledgingEvents(), Answers()
+    link = inbound(events, telcel="submit_decimal_receipt_hex")
+    link.deliver("telcel", pdu, answers.respond())
     assert answers.statuses == [Status.ESME_ROK]  # never ESME_RX_T_APPN: the SMSC must not resend it
-    assert handler.writer.posted == [] and handler.receipts_unparsed == 1
+    assert events.receipts == [] and link.receipts_unparsed == 1
 
 
 async def test_a_receipt_in_data_sm_by_tlvs():
-    handler, answers = Handler(), Answers()
+    events, answers = AcknowledgingEvents(), Answers()
     p = Pdu(
         Cmd.DATA_SM,
         9,
@@ -255,13 +316,6 @@ async def test_a_receipt_in_data_sm_by_tlvs():
         {"esm_class": 0x04, "source_addr": SENDER},
         {Tlv.RECEIPTED_MESSAGE_ID: b"3ac1\x00", Tlv.MESSAGE_STATE: b"\x02"},
     )
-    handler.on_deliver("telcel", p, answers.respond())
-    ((change, _),) = handler.writer.posted
-    assert (change.smsc_id, change.part_status) == ("3ac1", MessageStatus.DELIVERED)
-
-
-async def test_an_mo_from_an_impossible_sender_is_refused_for_good():
-    handler, answers = Handler(), Answers()
-    handler.on_deliver("telcel", mo(b"ALTA", sender="5" * 40), answers.respond())
-    assert answers.statuses == [Status.ESME_RINVSRCADR]
-    assert handler.messages == [] and handler.mo_refused == 1
+    inbound(events).deliver("telcel", p, answers.respond())
+    (event,) = events.receipts
+    assert (event.message_id, event.state) == ("3ac1", MessageState.DELIVERED)

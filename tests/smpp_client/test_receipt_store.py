@@ -256,16 +256,16 @@ async def test_a_receipt_before_its_submit_result_is_matched_once_that_is_record
     writer = StatusWriter(db, orphan_seconds=5)
     writer.start()
     try:
-        acked = asyncio.Event()
+        acked = asyncio.get_running_loop().create_future()
         committed = writer.next_commit()
-        writer.post(receipt("early"), acked.set)
+        writer.post(receipt("early"), acked)
         await asyncio.wait_for(committed, 5)
         assert writer.orphans == 1
-        assert not acked.is_set()  # not stored yet: its acknowledgement waits
+        assert not acked.done()  # not stored yet: its acknowledgement waits
         await writer.put(outbox.Submitted(mid, "telcel", ["early"], NOW))
         # the orphan is applied right after the batch that recorded the submission, then acknowledged
         assert _message(db, mid)["status"] == "delivered"
-        assert acked.is_set()
+        assert acked.done()
         assert writer.orphans == 0 and writer.receipts_matched == {"telcel": 1}
         assert writer.receipt_latency["telcel"].count == 1
     finally:
@@ -276,9 +276,9 @@ async def test_an_unmatched_receipt_is_acknowledged_after_a_bound_and_still_retr
     writer = StatusWriter(db, orphan_seconds=5, orphan_ack_seconds=0.05)
     writer.start()
     try:
-        acked = asyncio.Event()
-        writer.post(receipt("late"), acked.set)
-        await asyncio.wait_for(acked.wait(), 5)  # the SMSC is not kept waiting past the bound
+        acked = asyncio.get_running_loop().create_future()
+        writer.post(receipt("late"), acked)
+        await asyncio.wait_for(acked, 5)  # the SMSC is not kept waiting past the bound
         assert writer.orphans == 1
     finally:
         await writer.stop()
@@ -288,9 +288,9 @@ async def test_a_receipt_for_an_unknown_id_is_given_up_after_a_while(db):
     writer = StatusWriter(db, orphan_seconds=0.3)
     writer.start()
     try:
-        acked = asyncio.Event()
-        writer.post(receipt("nobody"), acked.set)
-        await asyncio.wait_for(acked.wait(), 5)
+        acked = asyncio.get_running_loop().create_future()
+        writer.post(receipt("nobody"), acked)
+        await asyncio.wait_for(acked, 5)
 
         async def gone():
             while writer.orphans:

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from smpp_client import pdu as codec
+from smpp_client.config import SessionConfig
 from smpp_client.constants import Cmd, Status, Tlv
 from smpp_client.errors import INVALID_MESSAGE_ID, LINK_LOST, RESPONSE_TIMEOUT
-from smpp_client.session import SessionConfig, SessionListener, SmppSession
+from smpp_client.session import SessionListener, SmppSession
 
 from .raw_smsc import RawSmsc, Recorder, header
 
@@ -26,6 +27,7 @@ class Events(SessionListener):
         self.down = asyncio.Event()
         self.binds = 0
         self.downs = 0
+        self.delivered: list = []  # what the default deliver handler was given
 
     def session_bound(self, session):
         self.binds += 1
@@ -53,14 +55,12 @@ def make_session(port: int, deliver=None, **overrides):
         **overrides,
     )
     events = Events()
-    delivered = []
 
     def on_deliver(session, p, respond):
-        delivered.append(p)
+        events.delivered.append(p)
         respond(Status.ESME_ROK)
 
     session = SmppSession(config, deliver or on_deliver, listener=events)
-    session.delivered = delivered
     return session, events
 
 
@@ -100,7 +100,7 @@ async def test_window_correlation_and_out_of_order_answers():
 
 async def test_unknown_tlv_is_kept_and_the_receipt_acknowledged():
     async with RawSmsc() as smsc:
-        session, _events = make_session(smsc.port)
+        session, events = make_session(smsc.port)
         async with running(session):
             conn = await smsc.accept_bound()
             body = codec.make(
@@ -113,7 +113,7 @@ async def test_unknown_tlv_is_kept_and_the_receipt_acknowledged():
             conn.send(body)
             resp = await conn.read_until(Cmd.DELIVER_SM_RESP)
             assert (resp.sequence, resp.status) == (77, 0)
-            (p,) = session.delivered
+            (p,) = events.delivered
             assert p.tlvs[0x1403] == b"\x01\x02" and p.tlvs[0x3177] == b"vendor"
 
 
@@ -254,7 +254,7 @@ async def test_an_unusable_message_id_fails_the_submit_and_never_reaches_the_cal
 
 async def test_data_sm_reaches_the_handler_and_gets_data_sm_resp():
     async with RawSmsc() as smsc:
-        session, _events = make_session(smsc.port)
+        session, events = make_session(smsc.port)
         async with running(session):
             conn = await smsc.accept_bound()
             conn.send(
@@ -267,7 +267,7 @@ async def test_data_sm_reaches_the_handler_and_gets_data_sm_resp():
                 )
             )
             assert _head(await conn.read_frame()) == (Cmd.DATA_SM_RESP, 0, 61)
-            (p,) = session.delivered
+            (p,) = events.delivered
             assert p.command_id == Cmd.DATA_SM and p.tlvs[Tlv.MESSAGE_PAYLOAD] == b"AYUDA"
             assert session.data_sm == 1
             # one it cannot decode gets data_sm_resp with the error

@@ -8,20 +8,15 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from config.settings import CarrierSettings
-from smpp_client import gsm0338
-from smpp_client.concat import (
-    ConcatMethod,
-    Part,
-    Reassembler,
-    concat_info_from_tlvs,
-    on_air_octets,
-    parse_udh,
-)
+from smpp_client.concat import Part, concat_info_from_tlvs, on_air_octets, parse_udh
+from smpp_client.config import CarrierConfig
 from smpp_client.constants import ESM_UDHI, Cmd, Tlv
 from smpp_client.pdu import decode, with_header
-from smpp_client.pool import Carrier, Job
-from smpp_client.text_encoding import decode_payload
+from smpp_client.reassembly import Reassembler
+from smpp_client.submit_parts import PartEncoder
+from textcodec import gsm0338
+from textcodec.encoding import decode_payload
+from textcodec.segments import ConcatMethod
 
 ALPHABET = st.one_of(
     st.sampled_from(sorted(gsm0338.CHARSET)),
@@ -36,13 +31,11 @@ TEXT = st.one_of(
     st.text(alphabet=ALPHABET, min_size=60, max_size=700),  # long: several UCS-2 parts
     st.text(alphabet=GSM_HEAVY, min_size=150, max_size=1200),  # long GSM with escapes at the seams
 )
-CARRIERS = {
-    method: Carrier(
-        CarrierSettings.model_validate(
-            {"name": method, "port": 1, "system_id": "s", "password": "p", "concat": method}
-        ),
-        "30311",
-        lambda *a: None,
+ENCODERS = {
+    method: PartEncoder(
+        CarrierConfig(
+            name=method, host="x", port=1, system_id="s", password="p", source_addr="30311", concat=method
+        )
     )
     for method in ConcatMethod
 }
@@ -51,9 +44,7 @@ CARRIERS = {
 @settings(max_examples=300, deadline=None)
 @given(TEXT, st.sampled_from(list(ConcatMethod)), st.sampled_from(["+525512345678", "+525587654321"]))
 def test_any_text_survives_the_wire(text, method, msisdn):
-    carrier = CARRIERS[method]
-    job = Job(msisdn, text, lambda *a: None)
-    carrier._prepare(job)
+    job = ENCODERS[method].encode(msisdn, text)  # the parts a carrier of that method sends
     event(f"{job.encoding}, {'one part' if len(job.bodies) == 1 else 'several parts'}")
     pdus = [decode(with_header(Cmd.SUBMIT_SM, i + 1, body)) for i, body in enumerate(job.bodies)]
     assert all(p["destination_addr"] == msisdn[1:] for p in pdus)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smpp_client.rate import RateLimiter
-from smpp_client.throttle import AimdPolicy
+from smpp_client.policies.rate import TokenBucket
+from smpp_client.policies.throttle import AimdPolicy
 
 
 def test_at_the_configured_rate_until_throttled():
@@ -73,7 +73,7 @@ def test_recovery_is_fast_to_near_the_ceiling_then_additive_then_multiplicative(
 def test_settles_below_an_smsc_limit_lower_than_configured():
     """Simulate an SMSC bucket of 50/s (burst 50) and a client configured at 100/s: accepted ≈ 50/s."""
     policy = AimdPolicy(100, pause_seconds=1.0)
-    limiter = RateLimiter(policy, now=0.0)
+    limiter = TokenBucket(policy, now=0.0)
     smsc_tokens, smsc_stamp = 50.0, 0.0
     accepted = throttled = 0
     t, dt, until = 0.0, 0.001, 120.0
@@ -89,7 +89,7 @@ def test_settles_below_an_smsc_limit_lower_than_configured():
                     accepted_after_30 += 1
             else:
                 throttled += 1
-                limiter.on_throttle(t + 0.002, policy.epoch)  # the answer comes 2 ms later
+                policy.on_throttle(t + 0.002, policy.epoch)  # the answer comes 2 ms later
         t += dt
     rate = accepted_after_30 / (until - 30)
     assert 45 <= rate <= 50.5, rate
@@ -97,7 +97,7 @@ def test_settles_below_an_smsc_limit_lower_than_configured():
 
 
 def test_limiter_holds_the_rate_exactly():
-    limiter = RateLimiter(AimdPolicy(100), now=0.0)
+    limiter = TokenBucket(AimdPolicy(100), now=0.0)
     sent = 0
     t = 0.0
     while t < 60.0:
@@ -111,7 +111,7 @@ def test_limiter_holds_the_rate_exactly():
 
 
 def test_limiter_answers_the_wait_and_lets_big_messages_borrow():
-    limiter = RateLimiter(AimdPolicy(10), now=0.0)  # burst 1 token
+    limiter = TokenBucket(AimdPolicy(10), now=0.0)  # burst 1 token
     assert limiter.take(1, 0.0) == 0.0
     assert limiter.take(1, 0.0) == pytest.approx(0.1)
     # a message of 5 segments (more than the bucket holds) goes once the bucket is full, then the
@@ -122,8 +122,8 @@ def test_limiter_answers_the_wait_and_lets_big_messages_borrow():
 
 def test_limiter_sends_nothing_during_a_pause_and_starts_empty_after():
     policy = AimdPolicy(100, pause_seconds=1.0)
-    limiter = RateLimiter(policy, now=0.0)
-    assert limiter.on_throttle(5.0, policy.epoch)
+    limiter = TokenBucket(policy, now=0.0)
+    assert policy.on_throttle(5.0, policy.epoch)  # the bucket sees the new epoch
     assert limiter.take(1, 5.2) == pytest.approx(0.8)
     assert limiter.take(1, 6.0) > 0  # empty bucket: no burst right after the pause
     assert limiter.take(1, 6.03) == 0.0  # 50/s: one token after 20 ms

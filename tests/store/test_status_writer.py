@@ -54,7 +54,7 @@ def receipt(smsc_id: str, carrier: str = "telcel", at: datetime | None = NOW + t
 async def test_a_poisoned_change_is_set_aside_and_the_rest_of_its_batch_is_stored(db):
     ids = db.transaction(outbox.enqueue, _rows(40), NOW)
     writer = StatusWriter(db)
-    acked = []
+    acked: dict[int, asyncio.Future] = {}
     changes = [outbox.Submitted(mid, "telcel", [f"s{mid}"], NOW) for mid in ids]
     poisoned = outbox.Submitted(ids[17], None, ["p"], NOW)  # a part without carrier: NOT NULL
     changes[17] = poisoned
@@ -65,12 +65,13 @@ async def test_a_poisoned_change_is_set_aside_and_the_rest_of_its_batch_is_store
             writer.post(change)
         for mid in ids[:10]:
             change = receipt(f"s{mid}") if mid != ids[3] else bad_receipt
-            writer.post(change, lambda mid=mid: acked.append(mid))
+            acked[mid] = asyncio.get_running_loop().create_future()
+            writer.post(change, acked[mid])
         await writer.flush()
         await asyncio.wait_for(committed, 5)
     assert writer.set_aside == {"submitted": 1, "receipt": 1}
     assert not poisoned.applied and not bad_receipt.matched
-    assert sorted(acked) == sorted(ids[:10])  # the set-aside receipt is acknowledged too
+    assert sorted(m for m, f in acked.items() if f.done()) == sorted(ids[:10])  # the set-aside one too
     assert [_status(db, m) for m in ids[:10]] == ["delivered"] * 3 + ["submitted"] + ["delivered"] * 6
     assert _status(db, ids[17]) == "queued"  # left as it was: sent again once its lease ends
     assert {_status(db, m) for m in ids[10:] if m != ids[17]} == {"submitted"}
@@ -173,12 +174,12 @@ async def test_ambiguous_receipts_wait_until_the_carriers_relation_is_learned(db
 async def test_an_ambiguous_receipt_is_given_up_after_its_time(db):
     a, b = db.transaction(outbox.enqueue, _rows(2), NOW)
     writer = StatusWriter(db, orphan_seconds=0.2, orphan_ack_seconds=0.05)
-    acked = asyncio.Event()
+    acked = asyncio.get_running_loop().create_future()
     async with running(writer):
         await writer.put(outbox.Submitted(a, "telcel", ["16"], NOW))
         await writer.put(outbox.Submitted(b, "telcel", ["22"], NOW))
-        writer.post(receipt("16"), acked.set)
-        await asyncio.wait_for(acked.wait(), 5)  # not kept waiting past the bound
+        writer.post(receipt("16"), acked)
+        await asyncio.wait_for(acked, 5)  # not kept waiting past the bound
         while writer.orphans:
             await asyncio.wait_for(writer.next_commit(), 5)
     assert writer.receipts_ambiguous == {"telcel": 1}

@@ -31,7 +31,8 @@ class MetricsSources:
     pool: Any = None  # smpp_client.pool.CarrierPool
     writer: Any = None  # gateway.store.status_writer.StatusWriter
     dispatcher: Any = None  # scheduler.dispatcher.Dispatcher
-    inbound: Any = None  # gateway.inbound.InboundHandler
+    link_events: Any = None  # gateway.services.link_events.LinkEventHandler
+    citizens: Any = None  # gateway.replies.CitizenInbox (citizens' messages handled, by outcome)
     _outbox: tuple[float, dict[str, int]] = field(default=(0.0, {}))
 
 
@@ -44,6 +45,17 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
     out = Exposition()
     pool = sources.pool
     if pool is not None:
+        inbound = pool.inbound
+        out.add("smsgw_mo_parts_total", "counter", "MO deliver_sm received", inbound.mo_parts)
+        out.add(
+            "smsgw_mo_refused_total", "counter", "MO refused (impossible sender address)", inbound.mo_refused
+        )
+        out.add(
+            "smsgw_receipts_unparsed_total",
+            "counter",
+            "receipts that could not be parsed or used (acknowledged)",
+            inbound.receipts_unparsed,
+        )
         for c in pool.status():
             lc = {"carrier": c["carrier"]}
             out.add(
@@ -232,9 +244,9 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
             "smsgw_status_writer_orphans", "gauge", "receipts waiting for their submit result", writer.orphans
         )
         out.add("smsgw_status_writer_batches_total", "counter", "transactions written", writer.batches)
-    inbound = sources.inbound
-    if inbound is not None:
-        for carrier, count in sorted(inbound.mo_messages.items()):
+    link_events = sources.link_events
+    if link_events is not None:
+        for carrier, count in sorted(link_events.mo_messages.items()):
             out.add(
                 "smsgw_mo_messages_total",
                 "counter",
@@ -242,18 +254,9 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 count,
                 {"carrier": carrier},
             )
-        out.add("smsgw_mo_parts_total", "counter", "MO deliver_sm received", inbound.mo_parts)
-        out.add(
-            "smsgw_mo_refused_total", "counter", "MO refused (impossible sender address)", inbound.mo_refused
-        )
-        out.add(
-            "smsgw_receipts_unparsed_total",
-            "counter",
-            "receipts that could not be parsed or used (acknowledged)",
-            inbound.receipts_unparsed,
-        )
-        inbox = getattr(inbound, "citizen_inbox", None)
-        for outcome, count in sorted((getattr(inbox, "handled", None) or {}).items()):
+    citizens = sources.citizens
+    if citizens is not None:
+        for outcome, count in sorted(citizens.handled.items()):
             out.add(
                 "smsgw_citizen_messages_handled_total",
                 "counter",

@@ -25,9 +25,28 @@ fifty times. Pure and clock-free: every method takes ``now`` (monotonic seconds)
 from __future__ import annotations
 
 import math
+from typing import Protocol
+
+
+class ThrottlePolicy(Protocol):
+    """The speed a carrier may be sent to, and how an SMSC's throttling answers change it."""
+
+    epoch: int  # changes at each decrease; a submit carries the epoch it was sent in
+    paused_until: float  # monotonic: nothing is sent before this
+    decreases: int  # decreases applied so far (for /metrics)
+
+    def rate(self, now: float) -> float:
+        """Segments per second allowed at ``now``."""
+        ...
+
+    def on_throttle(self, now: float, epoch: int | None = None) -> bool:
+        """A throttling answer to a submit sent in ``epoch``; True when the rate was lowered."""
+        ...
 
 
 class AimdPolicy:
+    """The default :class:`ThrottlePolicy`: additive increase, multiplicative decrease."""
+
     __slots__ = (
         "_base",
         "_ceiling",

@@ -10,16 +10,17 @@ Rules, first match wins:
 4. without weights, the carriers in configured order: the first takes everything.
 
 The chosen carrier comes first; the other carriers follow (configured order) for failover, when
-failover is on.
+failover is on. That is :class:`RuleRouter`, the default :class:`Router` of the pool.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -74,7 +75,20 @@ def load_ported(path: str | Path, carriers: Iterable[str]) -> dict[str, str]:
     return table
 
 
-class Router:
+class Router(Protocol):
+    # seconds between calls of refresh() while the pool runs; None: never
+    refresh_seconds: float | None
+
+    def candidates(self, msisdn: str) -> Sequence[str]:
+        """Carriers to try for ``msisdn``, in order (the first that can take it gets it)."""
+        ...
+
+    def refresh(self) -> bool:
+        """Re-read what may have changed outside (a file); True when something did."""
+        ...
+
+
+class RuleRouter:
     def __init__(
         self,
         carrier_names: list[str],
@@ -82,6 +96,7 @@ class Router:
         weights: Mapping[str, float] | None = None,
         ported_path: str | Path | None = None,
         failover: bool = True,
+        ported_reload_seconds: float = 60.0,
     ):
         self.carrier_names = list(carrier_names)
         known = set(self.carrier_names)
@@ -100,6 +115,7 @@ class Router:
         self._total_weight = sum(weights.values())
         self.failover = failover
         self.ported_path = Path(ported_path) if ported_path else None
+        self.refresh_seconds = ported_reload_seconds if self.ported_path is not None else None
         self.ported: dict[str, str] = {}
         self._ported_mtime: float | None = None
         if self.ported_path is not None:
@@ -117,7 +133,7 @@ class Router:
         log.info("ported numbers loaded", entries=len(self.ported), path=str(self.ported_path))
         return len(self.ported)
 
-    def reload_if_changed(self) -> bool:
+    def refresh(self) -> bool:
         """Reload when the file's modification time changed; a missing file keeps the old table."""
         if self.ported_path is None:
             return False

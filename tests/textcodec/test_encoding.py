@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpp_client import gsm0338
-from smpp_client.text_encoding import EncodedText, Transliteration, decode_payload, encode_text, transliterate
+from textcodec import gsm0338
+from textcodec.encoding import EncodedText, Transliteration, decode_payload, encode_text, transliterate
 
 OFF, ACCENTS, FULL = Transliteration.OFF, Transliteration.ACCENTS, Transliteration.FULL
 SETTINGS = settings(max_examples=200, deadline=None)

@@ -1,4 +1,9 @@
-"""Choosing GSM-7 or UCS-2 for a text (with optional transliteration) and counting its segments."""
+"""Choosing GSM-7 or UCS-2 for a text (with optional transliteration), counting its segments, and
+reading a received payload back as text.
+
+``data_coding`` is SMPP's (3.4, 5.2.19): 0 the GSM 03.38 default alphabet, 8 UCS-2; 1 (IA5), 2 and 4
+(binary) and 3 (Latin-1) are only read.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,14 @@ from enum import StrEnum
 from itertools import chain
 
 from . import gsm0338
-from .concat import ConcatMethod, Encoding, split_payload
-from .constants import DC_BINARY, DC_BINARY_8, DC_DEFAULT, DC_IA5, DC_UCS2
+from .segments import ConcatMethod, Encoding, split_payload
+
+DC_DEFAULT = 0x00
+DC_IA5 = 0x01
+DC_BINARY = 0x02
+DC_LATIN1 = 0x03
+DC_BINARY_8 = 0x04
+DC_UCS2 = 0x08
 
 
 class Transliteration(StrEnum):

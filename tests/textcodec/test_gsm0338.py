@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpp_client import gsm0338
-from smpp_client.gsm0338 import BASIC, EXTENSION, can_encode, decode, encode, pack, septet_count, unpack
+from textcodec import gsm0338
+from textcodec.gsm0338 import BASIC, EXTENSION, can_encode, decode, encode, pack, septet_count, unpack
 
 REFERENCE_ROWS = [
     "@£$¥èéùìòÇ\nØø\rÅå",

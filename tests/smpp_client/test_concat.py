@@ -2,20 +2,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpp_client import gsm0338
 from smpp_client.concat import (
     ConcatInfo,
-    ConcatMethod,
     Part,
-    Reassembler,
     ReferenceCounter,
     concat_info_from_tlvs,
     on_air_octets,
     parse_udh,
     split,
-    split_payload,
 )
-from smpp_client.text_encoding import Transliteration, decode_payload, encode_text
+from smpp_client.reassembly import Reassembler
+from textcodec import gsm0338
+from textcodec.encoding import Transliteration, decode_payload, encode_text
+from textcodec.segments import ConcatMethod, split_payload
 
 OFF = Transliteration.OFF
 SETTINGS = settings(max_examples=200, deadline=None)
