@@ -1,6 +1,6 @@
 """Citizens' SMS to the short code: what each keyword does, and the reply (docs/keywords.md).
 
-Every citizen's message (MO), reassembled and decoded by gateway/inbound.py, arrives at
+Every citizen's message (MO), reassembled and decoded by the link (smpp_client/inbound.py), arrives at
 :meth:`CitizenInbox.handle`. The keyword is parsed (gateway/domain/keywords.py) and the zones are
 resolved before the database; then ONE transaction stores the MO with what it was understood as
 (``mobile_messages``), acts (subscriptions, opt-out, the appointment's answer and its CRM
