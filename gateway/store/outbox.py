@@ -15,9 +15,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     and_,
-    bindparam,
     delete,
-    func,
     insert,
     literal,
     or_,
@@ -28,6 +26,7 @@ from sqlalchemy import (
 from gateway.domain.status import FINAL_STATUSES, MessageStatus
 from smpp_client.message_ids import Relation, canonical
 
+from . import driver
 from .models import events, message_parts, message_status_history, messages
 
 
@@ -212,122 +211,110 @@ def _chunks(items: Sequence, size: int = _CHUNK):
         yield items[i : i + size]
 
 
+_SUBMITTED = (
+    "UPDATE messages SET status = 'submitted', carrier = ?, smsc_message_id = ?, submitted_at = ?,"
+    " updated_at = ?, encoding = COALESCE(?, encoding), segments = COALESCE(?, segments),"
+    " lease_owner = NULL, lease_until = NULL, error_code = NULL, error_text = NULL"
+    " WHERE id = ? AND status = 'queued'"
+)
+_PART = (
+    "INSERT INTO message_parts (message_id, seq, carrier, smsc_message_id, status, submitted_at)"
+    " VALUES (?, ?, ?, ?, 'submitted', ?)"
+)
+_HISTORY = "INSERT INTO message_status_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)"
+
+
 def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
     if not items:
         return
-    changed = conn.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("mid"), messages.c.status == MessageStatus.QUEUED.value)
-        .values(
-            status=MessageStatus.SUBMITTED.value,
-            carrier=bindparam("carrier"),
-            smsc_message_id=bindparam("smsc_id"),
-            submitted_at=bindparam("at"),
-            updated_at=bindparam("at"),
-            encoding=func.coalesce(bindparam("enc", type_=messages.c.encoding.type), messages.c.encoding),
-            segments=func.coalesce(bindparam("seg", type_=messages.c.segments.type), messages.c.segments),
-            lease_owner=None,
-            lease_until=None,
-            error_code=None,
-            error_text=None,
-        ),
+    to_db = driver.datetime_to_db(conn)
+    stamps = {id(s): to_db(s.at) for s in items}
+    changed = driver.run_many(
+        conn,
+        _SUBMITTED,
         [
-            {
-                "mid": s.message_id,
-                "carrier": s.carrier,
-                "smsc_id": s.smsc_ids[0],
-                "at": s.at,
-                "enc": s.encoding,
-                "seg": s.segments,
-            }
+            (s.carrier, s.smsc_ids[0], stamps[id(s)], stamps[id(s)], s.encoding, s.segments, s.message_id)
             for s in items
         ],
-    ).rowcount
+    )
     if changed != len(items):  # some left the queue meanwhile (cancelled, expired): record only the others
-        ids = [s.message_id for s in items]
-        now_submitted = {
-            (mid, at)
-            for chunk in _chunks(ids)
-            for mid, at in conn.execute(
-                select(messages.c.id, messages.c.submitted_at).where(
-                    messages.c.id.in_(chunk), messages.c.status == MessageStatus.SUBMITTED.value
-                )
-            )
-        }
+        now_submitted = set()
+        for chunk in driver.chunks([s.message_id for s in items]):
+            where, params = driver.in_list(conn, "id", chunk)
+            sql = f"SELECT id, submitted_at FROM messages WHERE {where} AND status = 'submitted'"
+            now_submitted.update((mid, at) for mid, at in driver.run(conn, sql, params))
         for s in items:
-            s.applied = (s.message_id, s.at) in now_submitted
+            s.applied = (s.message_id, stamps[id(s)]) in now_submitted
         items = [s for s in items if s.applied]
         if not items:
             return
-    conn.execute(
-        insert(message_parts),
+    driver.run_many(
+        conn,
+        _PART,
         [
-            {
-                "message_id": s.message_id,
-                "seq": seq,
-                "carrier": s.carrier,
-                "smsc_message_id": canonical(smsc_id),  # what receipts are matched on
-                "status": MessageStatus.SUBMITTED.value,
-                "submitted_at": s.at,
-            }
+            # canonical: what receipts are matched on
+            (s.message_id, seq, s.carrier, canonical(smsc_id), stamps[id(s)])
             for s in items
             for seq, smsc_id in enumerate(s.smsc_ids, start=1)
         ],
     )
-    _history(
+    driver.run_many(
         conn,
+        _HISTORY,
         [
             (
                 s.message_id,
-                MessageStatus.SUBMITTED,
+                MessageStatus.SUBMITTED.value,
+                stamps[id(s)],
                 (f"{s.carrier} id {s.smsc_ids[0]}" + (f"; route {s.detail}" if s.detail else ""))[:255],
-                s.at,
             )
             for s in items
         ],
     )
+
+
+_RETRY = (
+    "UPDATE messages SET not_before = ?, lease_owner = NULL, lease_until = NULL, attempts = attempts - ?,"
+    " error_code = ?, error_text = ?, updated_at = ? WHERE id = ? AND status = 'queued'"
+)
 
 
 def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
     if not items:
         return
-    conn.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("mid"), messages.c.status == MessageStatus.QUEUED.value)
-        .values(
-            not_before=bindparam("nb"),
-            lease_owner=None,
-            lease_until=None,
-            attempts=messages.c.attempts - bindparam("undo", type_=messages.c.attempts.type),
-            error_code=bindparam("code"),
-            error_text=bindparam("text"),
-            updated_at=bindparam("at"),
-        ),
+    to_db = driver.datetime_to_db(conn)
+    driver.run_many(
+        conn,
+        _RETRY,
         [
-            {
-                "mid": r.message_id,
-                "nb": r.not_before,
-                "undo": 0 if r.count_attempt else 1,
-                "code": r.error_code,
-                "text": r.error_text[:255],
-                "at": r.at,
-            }
+            (
+                to_db(r.not_before),
+                0 if r.count_attempt else 1,
+                r.error_code,
+                r.error_text[:255],
+                to_db(r.at),
+                r.message_id,
+            )
             for r in items
         ],
     )
 
 
+_FAILED = (
+    "UPDATE messages SET status = ?, carrier = COALESCE(?, carrier), error_code = ?, error_text = ?,"
+    " lease_owner = NULL, lease_until = NULL, updated_at = ?, done_at = ? WHERE id = ?"
+)
+
+
 def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
     if not items:
         return
-    ids = [f.message_id for f in items]
-    open_ids = {
-        mid
-        for chunk in _chunks(ids)
-        for (mid,) in conn.execute(
-            select(messages.c.id).where(messages.c.id.in_(chunk), messages.c.status.notin_(_FINAL_VALUES))
-        )
-    }
+    open_ids = set()
+    for chunk in driver.chunks([f.message_id for f in items]):
+        where, params = driver.in_list(conn, "id", chunk)
+        finals = ", ".join(f"'{v}'" for v in _FINAL_VALUES)
+        sql = f"SELECT id FROM messages WHERE {where} AND status NOT IN ({finals})"
+        open_ids.update(mid for (mid,) in driver.run(conn, sql, params))
     todo = []
     for f in items:  # the first failure of a message wins
         f.applied = f.message_id in open_ids
@@ -336,31 +323,12 @@ def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
             todo.append(f)
     if not todo:
         return
-    conn.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("mid"))
-        .values(
-            status=bindparam("st"),
-            carrier=func.coalesce(bindparam("carrier", type_=messages.c.carrier.type), messages.c.carrier),
-            error_code=bindparam("code"),
-            error_text=bindparam("text"),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=bindparam("at"),
-            done_at=bindparam("at"),
-        ),
-        [
-            {
-                "mid": f.message_id,
-                "st": f.status.value,
-                "carrier": f.carrier,
-                "code": f.error_code,
-                "text": f.error_text[:255],
-                "at": f.at,
-            }
-            for f in todo
-        ],
-    )
+    to_db = driver.datetime_to_db(conn)
+    rows = []
+    for f in todo:
+        at = to_db(f.at)
+        rows.append((f.status.value, f.carrier, f.error_code, f.error_text[:255], at, at, f.message_id))
+    driver.run_many(conn, _FAILED, rows)
     _history(conn, [(f.message_id, f.status, f.error_text[:255], f.at) for f in todo])
 
 
@@ -408,13 +376,8 @@ def expire_overdue(conn: Connection, now: datetime, after: StatusHook | None = N
 
 def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, datetime]]) -> None:
     if rows:
-        conn.execute(
-            insert(message_status_history),
-            [
-                {"message_id": mid, "status": st.value, "at": at, "detail": detail}
-                for mid, st, detail, at in rows
-            ],
-        )
+        to_db = driver.datetime_to_db(conn)
+        driver.run_many(conn, _HISTORY, [(mid, st.value, to_db(at), detail) for mid, st, detail, at in rows])
 
 
 def get_message(conn: Connection, message_id: int) -> dict | None:

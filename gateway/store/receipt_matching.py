@@ -25,19 +25,24 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from operator import itemgetter
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, select
 
 from gateway.domain.status import MessageStatus
 from smpp_client.message_ids import Relation, candidate_forms, submitted_form
 
-from .models import message_parts, messages
+from . import driver
+from .models import message_parts
 from .outbox import _FINAL_VALUES, ReceiptUpdate, _chunks, _history
 
 _FAILED_PART = frozenset(
     {MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED}
 )
 _SUBMITTED_AT_AND_ID = itemgetter(4, 0)  # of a looked-up row
-_OPEN = text("message_parts.status = 'submitted'")  # a literal, so SQLite can use the partial index
+_PART_DONE = "UPDATE message_parts SET status = ?, error_code = ?, done_at = ? WHERE id = ?"
+_MESSAGE_DONE = (
+    "UPDATE messages SET status = ?, updated_at = ?, done_at = ?, error_text = ? WHERE id = ?"
+    f" AND status NOT IN ({', '.join(repr(v) for v in _FINAL_VALUES)})"
+)
 
 
 def _forms(r: ReceiptUpdate, relations: Mapping[str, Relation]) -> dict[Relation, str]:
@@ -63,7 +68,6 @@ def apply_receipts(
     if not items:
         return []
     relations = relations or {}
-    p, m = message_parts.c, messages.c
     wanted: list[dict[Relation, str]] = []
     for r in items:
         r.matched = r.ambiguous = r.final_only = False
@@ -72,20 +76,24 @@ def apply_receipts(
     keys = sorted({form for forms in wanted for form in forms.values()})
     carriers = sorted({r.carrier for r in items})
     open_parts: dict[tuple[str, str], list] = {}
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(p.id, p.message_id, p.carrier, p.smsc_message_id, p.submitted_at, m.status, m.segments)
-            .join(messages, m.id == p.message_id)
-            .where(p.smsc_message_id.in_(chunk), p.carrier.in_(carriers), _OPEN)
+    from_db = driver.datetime_from_db(conn)
+    for chunk in driver.chunks(keys):
+        where, params = driver.in_list(conn, "p.smsc_message_id", chunk)
+        carrier_in, carrier_params = driver.in_list(conn, "p.carrier", carriers)
+        sql = (
+            "SELECT p.id, p.message_id, p.carrier, p.smsc_message_id, p.submitted_at, m.status, m.segments"
+            f" FROM message_parts p JOIN messages m ON m.id = p.message_id WHERE {where} AND {carrier_in}"
+            " AND p.status = 'submitted'"  # a literal, so SQLite can use the partial index
         )
-        for row in rows:
+        for row in driver.run(conn, sql, params + carrier_params):
             open_parts.setdefault((row[2], row[3]), []).append(row)
     for found in open_parts.values():
         if len(found) > 1:  # an id used again (a counter that restarted): the most recent first
             found.sort(key=_SUBMITTED_AT_AND_ID, reverse=True)
     unmatched: list[ReceiptUpdate] = []
     last_tries: list[tuple[ReceiptUpdate, dict[Relation, str]]] = []
-    part_rows: list[dict] = []
+    part_rows: list[tuple] = []
+    to_db = driver.datetime_to_db(conn)
     message_status: dict[int, str] = {}  # current status, as this batch changes it
     single: list[tuple[ReceiptUpdate, int]] = []
     multi: dict[int, list[ReceiptUpdate]] = {}
@@ -113,20 +121,14 @@ def apply_receipts(
         part_id, mid, _, _, submitted_at, status, segments = found.pop(0)
         r.matched = True
         r.message_id = mid
-        r.latency = (r.at - submitted_at).total_seconds()
-        part_rows.append({"pid": part_id, "st": r.part_status.value, "err": r.error_code, "at": r.at})
+        r.latency = (r.at - from_db(submitted_at)).total_seconds()
+        part_rows.append((r.part_status.value, r.error_code, to_db(r.at), part_id))
         message_status.setdefault(mid, status)
         if segments == 1:
             single.append((r, mid))
         else:
             multi.setdefault(mid, []).append(r)
-    if part_rows:
-        conn.execute(
-            update(message_parts)
-            .where(p.id == bindparam("pid"))
-            .values(status=bindparam("st"), error_code=bindparam("err"), done_at=bindparam("at")),
-            part_rows,
-        )
+    driver.run_many(conn, _PART_DONE, part_rows)
     if last_tries:
         _mark_final_only(conn, last_tries)
     changes: list[tuple[int, MessageStatus, str | None, datetime, ReceiptUpdate]] = []
@@ -143,8 +145,11 @@ def apply_receipts(
         decide(mid, r.part_status, r)
     if multi:
         part_statuses: dict[int, list[str]] = {}
-        for chunk in _chunks(list(multi)):
-            for mid, st in conn.execute(select(p.message_id, p.status).where(p.message_id.in_(chunk))):
+        for chunk in driver.chunks(list(multi)):
+            where, params = driver.in_list(conn, "message_id", chunk)
+            for mid, st in driver.run(
+                conn, f"SELECT message_id, status FROM message_parts WHERE {where}", params
+            ):
                 part_statuses.setdefault(mid, []).append(st)
         for mid, receipts in multi.items():
             failing = next((r for r in receipts if r.part_status in _FAILED_PART), None)
@@ -153,17 +158,11 @@ def apply_receipts(
             elif all(st == MessageStatus.DELIVERED.value for st in part_statuses.get(mid, ())):
                 decide(mid, MessageStatus.DELIVERED, receipts[-1])
     if changes:
-        conn.execute(
-            update(messages)
-            .where(m.id == bindparam("mid"), *(m.status != v for v in _FINAL_VALUES))  # no IN: executemany
-            .values(
-                status=bindparam("st"),
-                updated_at=bindparam("at"),
-                done_at=bindparam("at"),
-                error_text=bindparam("err"),
-            ),
-            [{"mid": mid, "st": st.value, "at": at, "err": err} for mid, st, err, at, _ in changes],
-        )
+        rows = []
+        for mid, st, err, at, _ in changes:
+            stamp = to_db(at)
+            rows.append((st.value, stamp, stamp, err, mid))
+        driver.run_many(conn, _MESSAGE_DONE, rows)
         _history(conn, [(mid, st, err, at) for mid, st, err, at, _ in changes])
     return unmatched
 
