@@ -58,6 +58,7 @@ from .services.intake import IntakeService
 from .services.link_events import LinkEventHandler, msisdn_e164
 from .services.operator_actions import OperatorActions
 from .signals import CommitFeed, Signals
+from .store import outbox
 from .store.db import Database
 from .store.intake import IntakeBatcher
 from .store.signatures import SeenSignatures
@@ -222,6 +223,9 @@ class Gateway:
         await self.db.run(sync_zones, self.policy.zones, clock.utcnow())  # broadcasts join on zone ids
         if self.links is not None:
             links = self.links
+            forgotten = await self.db.run(outbox.forget_routes, list(links.pool.carriers))
+            if forgotten:
+                log.info("messages routed to carriers no longer configured are routed again", count=forgotten)
             links.writer.start()
             links.pool.start()
             links.loop.start()

@@ -1,8 +1,11 @@
 """Claims due messages from the outbox and hands them to the SMPP links.
 
-It claims only what the carriers can take now (about a second of traffic each, at most a window
-more: :meth:`CarrierPool.capacity`), so leases stay short and a backlog stays in the database,
-where priorities and cancellations still apply. A claimed message becomes a
+A message is routed once, to the carrier the router chooses for its number (``messages.route``):
+each round sets the routes the previous round chose for the queued messages it found unrouted. Then
+each carrier claims its own messages, only what it can take now (about a second of traffic, at most
+a window more, once half of it is free: :meth:`CarrierPool.rooms`), so a busy or throttled carrier
+never holds back another, leases stay short and a backlog stays in the database, where priorities
+and cancellations still apply. A claimed message becomes a
 :class:`~smpp_client.jobs.Job` ranked by its priority (an emergency overtakes what waits in a
 carrier's queue) with a deadline: the end of its validity, or most of its lease, whichever comes
 first. Its outcome comes back through a callback and is turned into an outbox change for the
@@ -56,6 +59,7 @@ class Dispatcher:
         batch_size: int = 500,
         lease_seconds: float = 120,
         max_attempts: int = 10,
+        route_batch: int = 5000,
     ):
         self.db = db
         self.pool = pool
@@ -68,9 +72,12 @@ class Dispatcher:
         self._claiming = 0  # claims running in the database
         self._closed = False  # draining: no new claims
         self._settled: asyncio.Event | None = None
-        self.more = False  # the last round filled its room: the next one may run at once
+        self.more = False  # the last round filled a room or found unrouted messages: run the next at once
+        self.route_batch = route_batch
+        self._routes: list[tuple[str, int]] = []  # (carrier, message id) chosen, set by the next round
         # numbers for /metrics
         self.claimed = 0
+        self.routed = 0
         self.outcomes: dict[str, int] = {}
 
     @property
@@ -78,20 +85,29 @@ class Dispatcher:
         return self._handed
 
     async def dispatch_once(self) -> int:
-        """One claim round; returns how many messages were handed to the links."""
+        """One round: route what the last one found unrouted, claim for every carrier with room,
+        find what is still unrouted; returns how many messages were handed to the links."""
         self.more = False
         if self._closed:
             return 0
-        room = min(self.batch_size, self.pool.capacity())
-        if room <= 0:
+        rooms = {
+            name: (routes, min(self.batch_size, room)) for name, (routes, room) in self.pool.rooms().items()
+        }
+        routes, self._routes = self._routes, []
+        if not rooms and not routes:
             return 0
         now = clock.utcnow()
         self._claiming += 1
         try:
-            claimed = await self.db.run(outbox.claim, self.owner, room, now, self.lease_seconds)
+            claims, unrouted = await self.db.run(self._round, routes, rooms, now)
         finally:
             self._claiming -= 1
             self._maybe_settled()
+        router = self.pool.router
+        self._routes = [(router.first_choice(msisdn), mid) for mid, msisdn in unrouted]
+        self.routed += len(self._routes)
+        claimed = [message for batch in claims.values() for message in batch]
+        self.more = bool(self._routes) or any(len(claims[name]) == room for name, (_, room) in rooms.items())
         if not claimed:
             return 0
         self.claimed += len(claimed)
@@ -110,10 +126,21 @@ class Dispatcher:
                     deadline=min(lease_deadline, mono + remaining),
                     rank=message.priority,
                     ctx=message,
+                    first_choice=message.route,
                 )
             )
-        self.more = len(claimed) == room
         return len(claimed)
+
+    def _round(
+        self, conn, routes: list[tuple[str, int]], rooms: dict[str, tuple[list[str], int]], now: datetime
+    ) -> tuple[dict[str, list[outbox.ClaimedMessage]], list[tuple[int, str]]]:
+        """One transaction: set the routes chosen, claim per carrier, read the next unrouted."""
+        outbox.set_routes(conn, routes)
+        claims = {
+            name: outbox.claim(conn, self.owner, room, now, self.lease_seconds, carrier_routes)
+            for name, (carrier_routes, room) in rooms.items()
+        }
+        return claims, outbox.unrouted(conn, self.route_batch)
 
     async def drain(self) -> None:
         """Claim no more; wait for a claim in progress and for every handed message's outcome

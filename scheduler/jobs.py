@@ -49,8 +49,9 @@ class DispatchLoop:
     async def _run(self) -> None:
         while True:
             try:
-                while await self.dispatcher.dispatch_once() and self.dispatcher.more:
-                    pass
+                await self.dispatcher.dispatch_once()
+                while self.dispatcher.more:  # a room filled or messages to route: at once again
+                    await self.dispatcher.dispatch_once()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -56,6 +56,7 @@ class Job(Generic[Context]):
         "done",
         "encoding",
         "failure",
+        "first_choice",
         "link_tries",
         "msisdn",
         "outstanding",
@@ -79,8 +80,10 @@ class Job(Generic[Context]):
         deadline: float = math.inf,
         rank: int = 0,
         ctx: Context = None,
+        first_choice: str | None = None,
     ):
         self.msisdn = msisdn
+        self.first_choice = first_choice  # the carrier it was routed to (the router's otherwise)
         self.text = text
         self.done = done
         self.deadline = deadline

@@ -89,18 +89,23 @@ class CarrierPool:
     def in_memory(self) -> int:
         return sum(c.load for c in self.carriers.values())
 
-    def capacity(self) -> int:
-        """Messages worth claiming now: room in the queues of carriers that can take traffic.
+    def rooms(self) -> dict[str, tuple[list[str], int]]:
+        """What each carrier is worth claiming now: {carrier: (the routes it takes, room)}.
 
-        Also bounded by the pool's total (targets less loads): when routing sends most numbers to
-        one carrier, the idle carrier's room must not keep the busy one's queue growing.
+        Per carrier, so a busy, slow or throttled carrier never holds back another; only once its
+        room is half its target (or it holds nothing), so claims come in batches, not one message
+        at a time. A carrier takes the messages routed to it and, with failover, those of the
+        carriers that cannot take traffic now.
         """
-        accepting = [c for c in self.carriers.values() if c.accepting]
-        room = sum(c.room() for c in accepting)
-        return max(0, min(room, sum(c.target() - c.load for c in accepting)))
-
-    def target(self) -> int:
-        return sum(c.target() for c in self.carriers.values() if c.accepting)
+        down = [name for name, c in self.carriers.items() if not c.accepting] if self.router.failover else []
+        out = {}
+        for name, carrier in self.carriers.items():
+            if not carrier.accepting:
+                continue
+            room = carrier.room()
+            if room and (room * 2 >= carrier.target() or carrier.load == 0):
+                out[name] = ([name, *down], room)
+        return out
 
     async def wait_bound(self, timeout: float) -> bool:
         waiters = [asyncio.ensure_future(s.bound.wait()) for c in self.carriers.values() for s in c.sessions]
@@ -126,7 +131,7 @@ class CarrierPool:
 
     def _route(self, job: Job, last_status: int | None) -> None:
         tried = {name for name, _ in job.tried}
-        for name in self.router.candidates(job.msisdn):
+        for name in self.router.candidates(job.msisdn, job.first_choice):
             if name in tried:
                 continue
             carrier = self.carriers[name]
@@ -179,6 +184,5 @@ class CarrierPool:
 
     def _maybe_room(self) -> None:
         self._room_handle = None
-        room = self.capacity()
-        if room and (room * 4 >= self.target() or self.in_memory == 0):
+        if self.rooms():
             self.on_room()

@@ -109,6 +109,7 @@ messages = Table(
     Column("submitted_at", DateTime),
     Column("done_at", DateTime),
     Column("broadcast_id", Integer, comment="the broadcast that queued it (fan-out)"),
+    Column("route", String(32), comment="the carrier it is routed to; null until the dispatcher routes it"),
     Index("uq_messages_broadcast_id_citizen_id", "broadcast_id", "citizen_id", unique=True),
     Index(
         "ix_messages_held",
@@ -118,11 +119,18 @@ messages = Table(
     ),
     Index(
         "ix_messages_claim",
+        "route",
         "priority",
         "not_before",
         "id",
         sqlite_where=text("status = 'queued'"),
         postgresql_where=text("status = 'queued'"),
+    ),
+    Index(
+        "ix_messages_unrouted",
+        "id",
+        sqlite_where=text("status = 'queued' AND route IS NULL"),
+        postgresql_where=text("status = 'queued' AND route IS NULL"),
     ),
 )
 

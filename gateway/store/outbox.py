@@ -40,6 +40,7 @@ class ClaimedMessage:
     attempts: int  # every submission over the message's life, this one included
     expires_at: datetime
     attempts_at_retry: int = 0  # attempts when an operator last retried it: the budget counts from there
+    route: str | None = None  # the carrier it was routed to
 
     @property
     def attempts_since_retry(self) -> int:
@@ -78,63 +79,91 @@ def enqueue(conn: Connection, rows: Sequence[dict], now: datetime) -> list[int]:
 _HELD_DETAIL = "quiet hours: released when they end"
 
 
-def _not_opted_out():
-    """Nothing is sent to an opted-out citizen but the replies to their own SMS (the
-    opt-out confirmation among them). Closes the race of an opt-out committed while a fan-out chunk
-    or an intake batch was inserting; such a message waits until it expires."""
-    from sqlalchemy import exists, not_
-
-    from .models import citizens, mobile_messages
-
-    return or_(
-        messages.c.citizen_id.is_(None),
-        not_(exists().where(citizens.c.id == messages.c.citizen_id, citizens.c.opted_out)),
-        exists().where(mobile_messages.c.reply_message_id == messages.c.id),
-    )
+# Nothing is sent to an opted-out citizen but the replies to their own SMS (the opt-out confirmation
+# among them). Closes the race of an opt-out committed while a fan-out chunk or an intake batch was
+# inserting; such a message waits until it expires.
+_NOT_OPTED_OUT = (
+    "(m.citizen_id IS NULL"
+    " OR NOT EXISTS (SELECT 1 FROM citizens c WHERE c.id = m.citizen_id AND c.opted_out)"
+    " OR EXISTS (SELECT 1 FROM mobile_messages mo WHERE mo.reply_message_id = m.id))"
+)
+_DUE = (
+    "SELECT m.id, m.priority, m.not_before FROM messages m WHERE m.status = 'queued' AND m.route {route}"
+    " AND m.not_before <= ? AND m.expires_at > ? AND (m.lease_until IS NULL OR m.lease_until < ?)"
+    f" AND {_NOT_OPTED_OUT} ORDER BY m.priority, m.not_before, m.id LIMIT ?"
+)
+_LEASE = (
+    "UPDATE messages SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE {where}"
+    " RETURNING id, msisdn, body, priority, segments, attempts, expires_at, attempts_at_retry, route"
+)
 
 
 def claim(
-    conn: Connection, owner: str, limit: int, now: datetime, lease_seconds: float
+    conn: Connection,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+    routes: Sequence[str | None] = (None,),
 ) -> list[ClaimedMessage]:
-    """Lease up to ``limit`` due messages, most urgent first."""
+    """Lease up to ``limit`` due messages routed to one of ``routes`` (None: not routed yet), most
+    urgent first. Each route is read through the claim index in its order, so a claim costs its
+    own rows whatever the queue holds for others. On PostgreSQL the rows are read FOR UPDATE SKIP
+    LOCKED (other processes' claims are skipped); on SQLite the read is inside the one UPDATE, so
+    it holds the write lock: two claimers never share a row."""
     if limit <= 0:
         return []
-    due = (
-        select(messages.c.id)
-        .where(
-            messages.c.status == MessageStatus.QUEUED.value,
-            messages.c.not_before <= now,
-            messages.c.expires_at > now,
-            or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
-            _not_opted_out(),
-        )
-        .order_by(messages.c.priority, messages.c.not_before, messages.c.id)
-        .limit(limit)
-    )
+    to_db, from_db = driver.datetime_to_db(conn), driver.datetime_from_db(conn)
+    stamp = to_db(now)
+    lease_until = to_db(now + timedelta(seconds=lease_seconds))
+    reads = []  # (sql, params) per route
+    for route in dict.fromkeys(routes):
+        sql = _DUE.format(route="IS NULL" if route is None else "= ?")
+        reads.append((sql, (*(() if route is None else (route,)), stamp, stamp, stamp, limit)))
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
-        .values(
-            lease_owner=owner,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=messages.c.attempts + 1,
-        )
-        .returning(
-            messages.c.id,
-            messages.c.msisdn,
-            messages.c.body,
-            messages.c.priority,
-            messages.c.segments,
-            messages.c.attempts,
-            messages.c.expires_at,
-            messages.c.attempts_at_retry,
-        )
-    )
-    claimed = [ClaimedMessage(*row) for row in conn.execute(stmt)]
+        due = [
+            row
+            for sql, params in reads
+            for row in driver.run(conn, sql + " FOR UPDATE OF m SKIP LOCKED", params)
+        ]
+        due.sort(key=lambda row: (row[1], row[2], row[0]))
+        ids = [row[0] for row in due[:limit]]
+        if not ids:
+            return []
+        where, params = driver.in_list(conn, "id", ids)
+        rows = driver.run(conn, _LEASE.format(where=where), (owner, lease_until, *params))
+    else:
+        union = " UNION ALL ".join(f"SELECT * FROM ({sql})" for sql, _ in reads)
+        chosen = f"id IN (SELECT id FROM ({union}) ORDER BY priority, not_before, id LIMIT ?)"
+        params = [value for _, read in reads for value in read]
+        rows = driver.run(conn, _LEASE.format(where=chosen), (owner, lease_until, *params, limit))
+    claimed = [
+        ClaimedMessage(mid, msisdn, body, priority, segments, attempts, from_db(expires), at_retry, route)
+        for mid, msisdn, body, priority, segments, attempts, expires, at_retry, route in rows
+    ]
     claimed.sort(key=lambda m: (m.priority, m.id))
     return claimed
+
+
+def unrouted(conn: Connection, limit: int) -> list[tuple[int, str]]:
+    """(id, number) of queued messages not routed to a carrier yet, oldest first."""
+    return driver.run(
+        conn,
+        "SELECT id, msisdn FROM messages WHERE status = 'queued' AND route IS NULL ORDER BY id LIMIT ?",
+        (limit,),
+    )
+
+
+def set_routes(conn: Connection, routes: Sequence[tuple[str, int]]) -> None:
+    """(carrier, message id): the carrier each message goes to (still queued and unrouted)."""
+    driver.run_many(conn, "UPDATE messages SET route = ? WHERE id = ? AND route IS NULL", routes)
+
+
+def forget_routes(conn: Connection, known: Sequence[str]) -> int:
+    """Queued messages routed to a carrier no longer configured are routed again."""
+    where, params = driver.in_list(conn, "route", known)
+    sql = f"UPDATE messages SET route = NULL WHERE status = 'queued' AND route IS NOT NULL AND NOT ({where})"
+    return len(driver.run(conn, sql + " RETURNING id", params))
 
 
 # --- status transitions, applied in batches by the status writer ---------------------------------
@@ -504,6 +533,7 @@ def retry_message(
             expires_at=expires_at,
             attempts_at_retry=messages.c.attempts,
             carrier=None,
+            route=None,
             smsc_message_id=None,
             lease_owner=None,
             lease_until=None,

@@ -78,9 +78,15 @@ def load_ported(path: str | Path, carriers: Iterable[str]) -> dict[str, str]:
 class Router(Protocol):
     # seconds between calls of refresh() while the pool runs; None: never
     refresh_seconds: float | None
+    failover: bool  # whether other carriers may take a message its first choice cannot
 
-    def candidates(self, msisdn: str) -> Sequence[str]:
-        """Carriers to try for ``msisdn``, in order (the first that can take it gets it)."""
+    def first_choice(self, msisdn: str) -> str:
+        """The carrier a message to ``msisdn`` goes to (when it can take it)."""
+        ...
+
+    def candidates(self, msisdn: str, first: str | None = None) -> Sequence[str]:
+        """Carriers to try for ``msisdn``, in order (the first that can take it gets it); ``first``:
+        the carrier it was routed to already."""
         ...
 
     def refresh(self) -> bool:
@@ -99,7 +105,7 @@ class RuleRouter:
         ported_reload_seconds: float = 60.0,
     ):
         self.carrier_names = list(carrier_names)
-        known = set(self.carrier_names)
+        known = self._known = frozenset(self.carrier_names)
         rules = [r if isinstance(r, PrefixRule) else PrefixRule(*r) for r in prefixes]
         for rule in rules:
             if rule.carrier not in known:
@@ -179,9 +185,13 @@ class RuleRouter:
         current[best] -= self._total_weight
         return best
 
-    def candidates(self, msisdn: str) -> list[str]:
+    def first_choice(self, msisdn: str) -> str:
+        return self.primary(msisdn)[0]
+
+    def candidates(self, msisdn: str, first: str | None = None) -> list[str]:
         """Carriers to try, in order: the chosen one, then the others if failover is on."""
-        first, _ = self.primary(msisdn)
+        if first is None or first not in self._known:
+            first, _ = self.primary(msisdn)
         if not self.failover:
             return [first]
         order = self._order_cache.get(first)
