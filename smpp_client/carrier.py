@@ -102,8 +102,8 @@ class Carrier(SessionListener):
         self.limiter = rate_limiter if rate_limiter is not None else TokenBucket(self.throttle)
         self.parts = PartEncoder(config)
 
-        def deliver(session: SmppSession, pdu: Pdu, respond: Callable[[int], None]) -> None:
-            on_deliver(self.name, pdu, respond)
+        def deliver(session: SmppSession, pdu: Pdu, respond: Callable[[int], None], patient: bool) -> None:
+            on_deliver(self.name, pdu, respond, patient)
 
         self.sessions = [SmppSession(c, deliver, listener=self) for c in config.sessions()]
         self._tx = [s for s in self.sessions if s.kind != "receiver"]

@@ -64,6 +64,9 @@ def command_name(command_id: int) -> str:
         return f"0x{command_id:08x}"
 
 
+PATIENCE_PROBE = 32
+
+
 class Connection(asyncio.Protocol):
     def __init__(self, session: SmppSession):
         self.session = session
@@ -77,6 +80,16 @@ class Connection(asyncio.Protocol):
         self._bind_seq = -1
         self._bind_response = -1
         self._bind_answer: asyncio.Future[codec.Pdu] | None = None
+        self.unanswered = 0  # deliver_sm not answered yet
+        self.most_unanswered = 0  # the most seen at once: its window on the SMSC's side is at least this
+        self.delivered = 0
+
+    @property
+    def patient(self) -> bool:
+        """Whether the SMSC sends more deliver_sm while earlier ones are unanswered: seen doing so,
+        or not seen long enough to tell (answers may then wait a little; an SMSC that waits for
+        each answer shows it within the first ``PATIENCE_PROBE`` deliveries)."""
+        return self.most_unanswered > 1 or self.delivered <= PATIENCE_PROBE
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -262,17 +275,22 @@ class Connection(asyncio.Protocol):
         seq = p.sequence
         response = p.command_id | _RESP  # deliver_sm_resp or data_sm_resp: an empty message_id
         answered = False
+        self.unanswered += 1
+        self.delivered += 1
+        if self.unanswered > self.most_unanswered:
+            self.most_unanswered = self.unanswered
 
         def respond(status: int) -> None:
             nonlocal answered
             if answered:
                 return
             answered = True
+            self.unanswered -= 1
             self.write(_HEADER.pack(17, response, status, seq) + b"\x00")
 
         session = self.session
         try:
-            session.on_deliver(session, p, respond)
+            session.on_deliver(session, p, respond, self.patient)
         except Exception:
             log.exception("deliver_sm handler failed", session=session.label)
             respond(Status.ESME_RX_T_APPN)  # temporary: the SMSC will resend it

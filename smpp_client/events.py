@@ -30,6 +30,9 @@ class DeliveryReceipt(NamedTuple):
     state: MessageState
     error: str | None  # the receipt's err, at most 8 characters
     received_at: datetime  # naive UTC
+    # the SMSC does not wait for this answer to send more (seen with several unanswered): storing
+    # it may wait for others to share a transaction; otherwise it is stored at once
+    patient: bool = False
 
     @property
     def final(self) -> bool:

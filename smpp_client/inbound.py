@@ -82,16 +82,16 @@ class Inbound:
         self.mo_refused = 0
         self.mo_incomplete = 0  # long messages dropped before their last part came
 
-    def deliver(self, carrier: str, pdu: Pdu, respond: Respond) -> None:
+    def deliver(self, carrier: str, pdu: Pdu, respond: Respond, patient: bool = False) -> None:
         """A deliver_sm or data_sm from ``carrier``; ``respond(status)`` sends its response."""
         if is_receipt(pdu):
-            self._receipt(carrier, pdu, respond)
+            self._receipt(carrier, pdu, respond, patient)
         else:
             self._mobile(carrier, pdu, respond)
 
     # --- receipts -----------------------------------------------------------------------------
 
-    def _receipt(self, carrier: str, pdu: Pdu, respond: Respond) -> None:
+    def _receipt(self, carrier: str, pdu: Pdu, respond: Respond, patient: bool) -> None:
         parsed = parse_receipt(pdu)
         if parsed is None:
             self.receipts_unparsed += 1
@@ -104,7 +104,7 @@ class Inbound:
         relation = self.receipt_ids.relation(carrier)
         submit_id = submitted_form(parsed.message_id, relation) if relation is not Relation.AUTO else None
         receipt = DeliveryReceipt(
-            carrier, parsed.message_id, submit_id, parsed.state, parsed.error, self.clock()
+            carrier, parsed.message_id, submit_id, parsed.state, parsed.error, self.clock(), patient
         )
         try:
             stored = self.events.receipt(receipt)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .carrier import CarrierOwner
 
 log = structlog.get_logger("smpp_client")
+PUMP_TICK_SECONDS = 0.02  # a speed-limited carrier sends at most every this often
 
 _SUBMIT_SM = int(Cmd.SUBMIT_SM)
 LINK_RETRIES = 2  # resends from memory after a lost link or a timeout, before giving up
@@ -171,7 +172,9 @@ class SendQueue:
             index = job.unsent[0]
             wait = limiter.take(job.costs[index], now)
             if wait > 0:
-                self._wake_at(now + wait)
+                # not before a tick: the tokens of a few messages go out together, one write and
+                # one wake-up for them, not one each (the bucket still bounds every second's rate)
+                self._wake_at(now + max(wait, PUMP_TICK_SECONDS))
                 break
             del job.unsent[0]
             job.outstanding += 1

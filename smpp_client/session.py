@@ -49,9 +49,11 @@ BIND_KINDS = {
     "receiver": Cmd.BIND_RECEIVER,
 }
 
-# on_deliver(session, deliver_sm, respond): the handler calls respond(status) exactly once,
-# now or later (e.g. after the receipt is stored); the deliver_sm_resp goes out then.
-DeliverHandler = Callable[["SmppSession", codec.Pdu, Callable[[int], None]], Any]
+# on_deliver(session, deliver_sm, respond, patient): the handler calls respond(status) exactly once,
+# now or later (e.g. after the receipt is stored); the deliver_sm_resp goes out then. ``patient``:
+# the SMSC was seen with several deliver_sm unanswered on this connection, so it does not wait for
+# each answer before sending the next (answering a little later costs it nothing).
+DeliverHandler = Callable[["SmppSession", codec.Pdu, Callable[[int], None], bool], Any]
 
 
 class SessionListener:

@@ -91,7 +91,7 @@ class LinkEventHandler:
             receipt.received_at,
             submit_id=receipt.submit_id,
         )
-        self.writer.post(change, stored)
+        self.writer.post(change, stored, urgent=not receipt.patient)
         return stored
 
     def mobile_message(self, message: MobileMessage) -> asyncio.Task[None]:

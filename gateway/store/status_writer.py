@@ -3,7 +3,10 @@
 :meth:`StatusWriter.post` queues a change with an optional future resolved once it is committed (a
 receipt's deliver_sm_resp goes out then: a receipt is acknowledged to the SMSC only after it is
 stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being written the next
-accumulates, so the batch size follows the load with no timer.
+accumulates, so under load the batch size follows the load. A trickle (a carrier at its speed
+limit, receipts coming one by one) lingers up to ``linger_seconds`` until ``linger_batch`` changes
+wait, so it is written in batches too; a change marked urgent (a receipt from an SMSC that waits
+for each answer before sending the next) ends the linger at once.
 
 A receipt that matches no open part yet (SMSCs may send the receipt before the submit_sm_resp is
 recorded; a multi-part message is recorded once its last part is answered; while a carrier's id
@@ -167,6 +170,8 @@ class StatusWriter:
         *,
         in_transaction: Sequence[InTransaction] = (),
         after_commit: Sequence[AfterCommit] = (),
+        linger_seconds: float = 0.02,
+        linger_batch: int = 50,
     ):
         self.db = db
         self.max_batch = max_batch
@@ -176,8 +181,12 @@ class StatusWriter:
         self.unhealthy_after = unhealthy_after
         self.in_transaction = tuple(in_transaction)
         self.after_commit = tuple(after_commit)
+        self.linger_seconds = linger_seconds
+        self.linger_batch = linger_batch
         self._queue: list[tuple[Change, Stored | None]] = []
         self._wakeup = asyncio.Event()
+        self._urgent = False  # a change whose sender waits for its commit to send more
+        self._enough = asyncio.Event()  # while lingering: urgent, or a batch worth writing
         self._stop_requested = asyncio.Event()
         self._orphans: list[_Orphan] = []
         self._task: asyncio.Task | None = None
@@ -213,6 +222,7 @@ class StatusWriter:
             return not self._queue
         self._stopping = True
         self._stop_requested.set()
+        self._enough.set()
         self._wakeup.set()
         task, self._task = self._task, None
         try:
@@ -250,10 +260,18 @@ class StatusWriter:
             return None
         return f"{self.failing_batches} batches in a row could not be written ({self.last_failure})"
 
-    def post(self, change: Change, stored: Stored | None = None) -> None:
-        """Queue a change; ``stored`` is resolved once it is committed (or set aside)."""
-        self._queue.append((change, stored))
+    def post(self, change: Change, stored: Stored | None = None, urgent: bool = False) -> None:
+        """Queue a change; ``stored`` is resolved once it is committed (or set aside). ``urgent``:
+        someone waits for this commit before sending more (a receipt from an SMSC that waits for
+        each answer): it is written at once, not after the linger."""
+        queue = self._queue
+        queue.append((change, stored))
         self._wakeup.set()
+        if urgent:
+            self._urgent = True
+            self._enough.set()
+        elif len(queue) >= self.linger_batch:
+            self._enough.set()
 
     async def put(self, change: Change) -> None:
         """Queue a change and wait until it is committed."""
@@ -294,6 +312,7 @@ class StatusWriter:
                         await asyncio.wait_for(self._wakeup.wait(), _ORPHAN_RETRY_SECONDS)
                 else:
                     await self._wakeup.wait()
+            await self._linger()
             try:
                 async with self._one_batch:
                     await self._flush_once()
@@ -310,6 +329,17 @@ class StatusWriter:
                 log.exception("status writer error")
             self._attempted()
             backoff = _BACKOFF_MIN
+
+    async def _linger(self) -> None:
+        """A few changes only, none urgent: wait a little for more, so a trickle (a carrier at its
+        speed limit, receipts sent one by one) is written in batches, not a transaction each."""
+        if self._urgent or self._stopping or not self.linger_seconds or len(self._queue) >= self.linger_batch:
+            self._urgent = False
+            return
+        self._enough.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._enough.wait(), self.linger_seconds)
+        self._urgent = False
 
     async def _last_try_of_orphans(self) -> None:
         """At shutdown: one more try for the held receipts; the rest are reported, not acknowledged

@@ -56,7 +56,7 @@ def make_session(port: int, deliver=None, **overrides):
     )
     events = Events()
 
-    def on_deliver(session, p, respond):
+    def on_deliver(session, p, respond, patient=False):
         events.delivered.append(p)
         respond(Status.ESME_ROK)
 
@@ -420,7 +420,7 @@ async def test_deliver_sm_is_answered_when_the_handler_says_so():
     later = []
     arrived = asyncio.Event()
 
-    def deliver(session, p, respond):
+    def deliver(session, p, respond, patient=False):
         later.append(respond)
         arrived.set()
 
@@ -441,7 +441,7 @@ async def test_deliver_sm_is_answered_when_the_handler_says_so():
 
 
 async def test_a_failing_handler_answers_a_temporary_error():
-    def deliver(session, p, respond):
+    def deliver(session, p, respond, patient=False):
         raise RuntimeError("bug")
 
     async with RawSmsc() as smsc:
