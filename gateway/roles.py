@@ -54,10 +54,10 @@ from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
 from .inbound import InboundHandler
-from .operators.context import OperatorAuth
 from .services.citizen_sms import CitizenInbox
 from .services.intake import IntakeService
 from .services.operator_actions import OperatorActions
+from .services.operator_auth import OperatorAuth
 from .signals import CommitFeed, Signals
 from .store.db import Database
 from .store.intake import IntakeBatcher
