@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 
 from ..operations import JSON, PUBLIC, Operation, content
+from ..operators.web import SESSION_COOKIE
 from ..responses import not_null
+from ..signing import CLIENT_HEADER, SIGNATURE_HEADER
 from .errors import SIGNATURE_FORMAT
 
 REF = "#/components/schemas/{model}"
@@ -66,6 +68,10 @@ def _models(op: Operation) -> Iterable[tuple[type[BaseModel], JsonSchemaMode]]:
     for reply in op.responses.values():
         if reply.model is not None:
             yield reply.model, "serialization"
+
+
+def _component(ref: Mapping[str, str]) -> str:
+    return ref["$ref"].rsplit("/", 1)[-1]
 
 
 def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -126,7 +132,7 @@ class Document:
             paths.setdefault(path, {})[method] = operation
         for op in declared:  # a query model is its parameters, not a component
             if op.query is not None:
-                schemas.pop(refs[op.query, "validation"]["$ref"].rsplit("/", 1)[-1], None)
+                schemas.pop(_component(refs[op.query, "validation"]), None)
         return _document(paths, schemas)
 
     def _operation(self, op: Operation, refs: Mapping, schemas: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,8 +146,7 @@ class Document:
             for p in op.path_parameters
         ]
         if op.query is not None:
-            name = refs[op.query, "validation"]["$ref"].rsplit("/", 1)[-1]
-            parameters += _query_parameters(schemas[name])
+            parameters += _query_parameters(schemas[_component(refs[op.query, "validation"])])
         if parameters:
             out["parameters"] = parameters
         if op.body is not None:
@@ -172,8 +177,8 @@ def _document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
             "title": "smsgw",
             "version": "1",
             "description": (
-                "SMS citizen-notification gateway. Requests are signed: `X-Smsgw-Client: <id>` and "
-                f"`X-Smsgw-Signature`: {SIGNATURE_FORMAT} A GET or an empty POST signs the empty body. "
+                f"SMS citizen-notification gateway. Requests are signed: `{CLIENT_HEADER}: <id>` and "
+                f"`{SIGNATURE_HEADER}`: {SIGNATURE_FORMAT} A GET or an empty POST signs the empty body. "
                 "Errors are application/problem+json."
             ),
         },
@@ -185,19 +190,19 @@ def _document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
                 "operator": {
                     "type": "apiKey",
                     "in": "cookie",
-                    "name": "smsgw_session",
+                    "name": SESSION_COOKIE,
                     "description": "an operator's session, from POST /dashboard/login",
                 },
                 "client": {
                     "type": "apiKey",
                     "in": "header",
-                    "name": "X-Smsgw-Client",
+                    "name": CLIENT_HEADER,
                     "description": "client id",
                 },
                 "signature": {
                     "type": "apiKey",
                     "in": "header",
-                    "name": "X-Smsgw-Signature",
+                    "name": SIGNATURE_HEADER,
                     "description": SIGNATURE_FORMAT,
                 },
             },
