@@ -36,6 +36,7 @@ import structlog
 from yarl import URL
 
 from gateway import clock
+from gateway.domain.dates import iso_utc
 from gateway.domain.status import MessageStatus
 from gateway.http.signing import CLIENT_HEADER, SIGNATURE_HEADER, sign
 from gateway.signals import Wakeup
@@ -100,8 +101,8 @@ class CallbackQueue:
             "type": kind,
             "event_id": appointment["event_key"],
             "folio": appointment["folio"],
-            "appointment_at": store.iso(appointment["at"]),
-            "at": store.iso(appointment["answered_at"]),
+            "appointment_at": iso_utc(appointment["at"]),
+            "at": iso_utc(appointment["answered_at"]),
         }
         store.enqueue(
             conn, [(appointment["client_id"], url, kind, None, payload)], appointment["answered_at"]
@@ -118,7 +119,7 @@ class CallbackQueue:
             "broadcast_id": broadcast_id,
             "event_id": event_key,
             "cancelled": cancelled,
-            "at": store.iso(now),
+            "at": iso_utc(now),
         }
         store.enqueue(conn, [(client_id, url, "broadcast.cancelled", None, payload)], now)
 

@@ -52,11 +52,11 @@ from .http.app import build_api_app, build_ops_app
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
-from .operators.context import OperatorAuth
 from .services.citizen_sms import CitizenInbox
 from .services.intake import IntakeService
 from .services.link_events import LinkEventHandler, msisdn_e164
 from .services.operator_actions import OperatorActions
+from .services.operator_auth import OperatorAuth
 from .signals import CommitFeed, Signals
 from .store import outbox
 from .store.db import Database

@@ -37,7 +37,7 @@ def test_the_wheel_builds_quietly_with_every_data_file(tmp_path):
         "config/demo.toml",
         "config/zones/miguel_hidalgo.csv",
         "gateway/http/static/dashboard.html",
-        "gateway/operators/templates/login.html",
+        "gateway/http/operators/templates/login.html",
         "simulator/static/handsets.html",
         "migrations/script.py.mako",
         "migrations/versions/0001_initial_schema.py",

@@ -45,10 +45,10 @@ def get_command(base_url: str, client: str, secret: str, message_id: str = "1") 
 def ensure_demo_operator(database_url: str) -> bool:
     """Create the demo's admin account unless an operator of that name exists; whether it did."""
     from gateway import clock
-    from gateway.operators import accounts
-    from gateway.operators.audit import record
-    from gateway.operators.passwords import Passwords
-    from gateway.operators.roles import Role
+    from gateway.domain.operators import Role
+    from gateway.services.passwords import Passwords
+    from gateway.store import operators as accounts
+    from gateway.store.audit import record
     from gateway.store.db import Database
 
     def create(conn) -> bool:
@@ -66,6 +66,7 @@ def ensure_demo_operator(database_url: str) -> bool:
         return db.transaction(create)
     finally:
         db.close()
+
 
 def _with_port(listen: object, default: str, port: int) -> str:
     try:

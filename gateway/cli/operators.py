@@ -17,7 +17,7 @@ import os
 import sys
 
 from config.settings import DEFAULT_CONFIG, ConfigError, Settings
-from gateway.operators.roles import Role
+from gateway.domain.operators import Role
 
 
 def _settings(path: str | None) -> Settings:
@@ -43,7 +43,7 @@ def _actor() -> str:
 def read_password(stdin=None) -> str:
     """The new password: a line of standard input, or asked twice at a terminal."""
     from gateway.cli.main import _fail
-    from gateway.operators.passwords import check_new_password
+    from gateway.services.passwords import check_new_password
 
     stdin = stdin or sys.stdin
     if stdin.isatty():
@@ -70,7 +70,7 @@ def _database(settings: Settings):
 
 def _username(raw: str) -> str:
     from gateway.cli.main import _fail
-    from gateway.operators.accounts import normalize_username
+    from gateway.domain.operators import normalize_username
 
     try:
         return normalize_username(raw)
@@ -81,9 +81,10 @@ def _username(raw: str) -> str:
 
 def cmd_add(args: argparse.Namespace) -> None:
     from gateway import clock
-    from gateway.operators import accounts
-    from gateway.operators.audit import record
-    from gateway.operators.passwords import Passwords
+    from gateway.domain.operators import OperatorExists
+    from gateway.services.passwords import Passwords
+    from gateway.store import operators as accounts
+    from gateway.store.audit import record
 
     settings = _settings(args.config)
     name = _username(args.name)
@@ -99,7 +100,7 @@ def cmd_add(args: argparse.Namespace) -> None:
 
     try:
         db.transaction(add)
-    except accounts.OperatorExists as exc:
+    except OperatorExists as exc:
         print(f"smsgw: {exc}; nothing was changed", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
@@ -110,8 +111,10 @@ def cmd_add(args: argparse.Namespace) -> None:
 def _change(settings: Settings, name: str, action: str, change) -> int:
     """Apply ``change(conn, account, now)`` to an existing operator, audited; its sessions ended."""
     from gateway import clock
-    from gateway.operators import accounts, sessions
-    from gateway.operators.audit import record
+    from gateway.domain.operators import UnknownOperator
+    from gateway.store import operator_sessions
+    from gateway.store import operators as accounts
+    from gateway.store.audit import record
 
     db = _database(settings)
 
@@ -119,7 +122,7 @@ def _change(settings: Settings, name: str, action: str, change) -> int:
         now = clock.utcnow()
         account = accounts.get(conn, name)
         change(conn, account, now)
-        ended = sessions.close_all(conn, account.operator.id)
+        ended = operator_sessions.close_all(conn, account.operator.id)
         detail = {"sessions_ended": ended}
         record(
             conn,
@@ -134,7 +137,7 @@ def _change(settings: Settings, name: str, action: str, change) -> int:
 
     try:
         return db.transaction(apply)
-    except accounts.UnknownOperator as exc:
+    except UnknownOperator as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
@@ -142,8 +145,8 @@ def _change(settings: Settings, name: str, action: str, change) -> int:
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:
-    from gateway.operators import accounts
-    from gateway.operators.passwords import Passwords
+    from gateway.services.passwords import Passwords
+    from gateway.store import operators as accounts
 
     settings, name = _settings(args.config), _username(args.name)  # before asking for the password
     password_hash = Passwords().hash(read_password())
@@ -157,7 +160,7 @@ def cmd_passwd(args: argparse.Namespace) -> None:
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> None:
-    from gateway.operators import accounts
+    from gateway.store import operators as accounts
 
     name = _username(args.name)
     ended = _change(
@@ -182,7 +185,7 @@ def _when(moment) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from gateway.operators import accounts
+    from gateway.store import operators as accounts
 
     settings = _settings(args.config)
     db = _database(settings)

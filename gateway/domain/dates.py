@@ -1,6 +1,7 @@
-"""Dates as citizens read them, in the city's time zone ("martes 3 de diciembre, 10:30")."""
+"""Dates as citizens read them, in the city's time zone ("martes 3 de diciembre, 10:30"), and the
+UTC times of the API, callbacks and logs ("2026-12-03T16:30:00Z")."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 _DAYS = {
@@ -89,3 +90,10 @@ def time_span(start: datetime, end: datetime | None, tz: ZoneInfo, language: str
     if language == "en":
         return f"from {long_datetime(first, tz, language)} to {long_datetime(last, tz, language)}"
     return f"del {long_datetime(first, tz, language)} al {long_datetime(last, tz, language)}"
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A naive UTC time of the database as ISO 8601 with ``Z``; None stays None."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")

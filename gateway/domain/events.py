@@ -7,12 +7,15 @@ errors carry the dotted path of the field at fault ("citizen.msisdn").
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .catalog import EVENT_KINDS
 from .languages import primary_subtag
-from .phone import InvalidNumber, normalize_msisdn
+from .phone import MSISDN_SCHEMA, InvalidNumber, normalize_msisdn
+
+EMERGENCY_TYPES = ["emergency.alert"]  # the only types that may claim the emergency priority
 
 
 class EventInvalid(ValueError):
@@ -27,7 +30,7 @@ class _Model(BaseModel):
 
 
 class Citizen(_Model):
-    msisdn: str
+    msisdn: str = Field(json_schema_extra=MSISDN_SCHEMA)
     name: str | None = Field(default=None, max_length=120)
     language: str | None = Field(default=None, max_length=35)
 
@@ -82,11 +85,70 @@ class Notice(_Model):
     _aware = field_validator("starts_at", "ends_at")(_require_offset)
 
 
+def _schema_by_type(schema: dict[str, Any]) -> None:
+    """The JSON schema says what parse_event checks beyond the fields: the catalogue's types, what
+    each needs (present and not empty), and who may claim the emergency priority."""
+    schema["properties"]["type"]["enum"] = list(EVENT_KINDS)
+    types_by_needs: dict[tuple[str, ...], list[str]] = {}
+    for kind in EVENT_KINDS.values():
+        types_by_needs.setdefault(kind.required, []).append(kind.type)
+    rules: list[dict[str, Any]] = [
+        {"if": _one_of(type=types), "then": _needs(needs)} for needs, types in types_by_needs.items()
+    ]
+    emergency_only = {"properties": {"type": {"enum": EMERGENCY_TYPES}}}
+    rules.append({"if": _one_of(priority=["emergency"]), "then": emergency_only})
+    schema["allOf"] = rules
+    needs = "; ".join(f"{', '.join(types)}: {', '.join(n)}" for n, types in types_by_needs.items())
+    schema["description"] = (
+        f"A CRM event. `id`, `type` and what the type needs are required ({needs}). Broadcast types "
+        "name `area.zones` (colonia names or postal codes of the catalogue) except emergency.alert, "
+        "which without zones goes to every zone. `notice.ends_at` is after `notice.starts_at`. "
+        "Spaces around texts are removed; fields the gateway does not know are ignored."
+    )
+
+
+def _one_of(**values: list[str]) -> dict[str, Any]:
+    return {"required": list(values), "properties": {k: {"enum": v} for k, v in values.items()}}
+
+
+def _needs(paths: tuple[str, ...]) -> dict[str, Any]:
+    """``("case.folio", "citizen.msisdn")`` as nested ``required``: present, not null, not empty."""
+    root: dict[str, Any] = {}
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = root
+        for name in parents:
+            _require(node, name)
+            node = node.setdefault("properties", {}).setdefault(name, {"type": "object"})
+        _require(node, leaf)
+        node.setdefault("properties", {})[leaf] = _NOT_EMPTY[EVENT_FIELDS[path]]
+    return root
+
+
+def _require(node: dict[str, Any], name: str) -> None:
+    required = node.setdefault("required", [])
+    if name not in required:
+        required.append(name)
+
+
+_NOT_EMPTY: dict[str, dict[str, Any]] = {
+    "text": {"type": "string", "minLength": 1},
+    "datetime": {"type": "string"},
+    "date": {"type": "string"},
+    "number": {"type": "integer"},
+    "list": {"type": "array", "minItems": 1},
+}
+
+
 class Event(_Model):
-    id: str = Field(min_length=1, max_length=128)
+    model_config = ConfigDict(json_schema_extra=_schema_by_type)
+
+    id: str = Field(min_length=1, max_length=128, description="the CRM's id; reposting it changes nothing")
     type: str = Field(min_length=1, max_length=64)
-    occurred_at: datetime | None = None
-    priority: Literal["emergency", "high", "normal", "low"] | None = None
+    occurred_at: datetime | None = Field(default=None, description="with an offset")
+    priority: Literal["emergency", "high", "normal", "low"] | None = Field(
+        default=None, description="overrides the type's; only emergency.alert may say emergency"
+    )
     case: Case | None = None
     citizen: Citizen | None = None
     area: Area | None = None
@@ -105,7 +167,7 @@ def _path(loc: tuple) -> str:
 def parse_event(
     data: object,
     required: dict[str, tuple[str, ...]],
-    emergency_types: frozenset[str] = frozenset({"emergency.alert"}),
+    emergency_types: frozenset[str] = frozenset(EMERGENCY_TYPES),
 ) -> Event:
     """Validate a decoded JSON body; ``required`` maps each supported type to its required paths.
 

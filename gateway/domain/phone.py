@@ -12,7 +12,14 @@ import re
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-__all__ = ["InvalidNumber", "from_smpp_address", "mask_msisdn", "normalize_msisdn", "to_smpp_address"]
+__all__ = [
+    "MSISDN_SCHEMA",
+    "InvalidNumber",
+    "from_smpp_address",
+    "mask_msisdn",
+    "normalize_msisdn",
+    "to_smpp_address",
+]
 
 _EXPECTED = "expected 10 digits, optionally with +52"
 _ALLOWED_CHARS = re.compile(r"[\d\s\-.()+]*")
@@ -29,6 +36,16 @@ _TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "a landline",
 }
 _MAX_INPUT = 40
+
+# What a number may look like before normalize_msisdn checks it: the JSON schema of an msisdn field.
+MSISDN_SCHEMA = {
+    "pattern": r"^\s*\+?[\s().-]*(?:[0-9][\s().-]*){10,}$",
+    "description": (
+        "any common Mexican form: 10 digits, optionally with +52 (or the retired 044, 045, 01, or "
+        "the mobile 1 after +52), spaces, dashes, dots and parentheses; stored as E.164"
+    ),
+    "examples": ["55 1234 5678", "+52 1 55 1234 5678"],
+}
 
 
 class InvalidNumber(ValueError):

@@ -1,10 +1,11 @@
-"""The aiohttp application: routes and the error middleware."""
+"""The aiohttp applications: their routes, from the endpoints' declarations, and the error middleware."""
 
 from __future__ import annotations
 
 import structlog
 from aiohttp import web
 
+from gateway.http import dashboard
 from gateway.http.api import (
     broadcasts,
     crm_events,
@@ -18,9 +19,22 @@ from gateway.http.api import (
 )
 from gateway.http.authentication import authentication_middleware
 from gateway.http.deps import DEPS, OPS, ApiDependencies, OpsDependencies
+from gateway.http.operations import Operation, add_routes
 from gateway.http.problems import Problem
 
 log = structlog.get_logger("api")
+
+# what every role serves
+OPS_OPERATIONS: tuple[Operation, ...] = (*health.OPERATIONS, *metrics.OPERATIONS)
+# the CRM API
+API_OPERATIONS: tuple[Operation, ...] = (
+    *events.OPERATIONS,
+    *crm_events.OPERATIONS,
+    *messages.OPERATIONS,
+    *broadcasts.OPERATIONS,
+    *stats.OPERATIONS,
+    *openapi.OPERATIONS,
+)
 
 
 @web.middleware
@@ -48,34 +62,26 @@ def _app(middlewares, client_max_size: int = 1024**2) -> web.Application:
     return web.Application(middlewares=[problem_middleware, *middlewares], client_max_size=client_max_size)
 
 
-def _add_ops(app: web.Application, ops: OpsDependencies) -> None:
-    app[OPS] = ops
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", metrics.metrics)
-
-
 def build_ops_app(ops: OpsDependencies) -> web.Application:
     """What a process serves without the CRM API (the ``dispatch`` role): health and metrics."""
     app = _app(())
-    _add_ops(app, ops)
+    app[OPS] = ops
+    add_routes(app, OPS_OPERATIONS)
     return app
 
 
 def build_api_app(deps: ApiDependencies, ops: OpsDependencies) -> web.Application:
-    """The CRM API, with health and metrics."""
+    """The CRM API, with health and metrics (the composition root mounts the dashboard on it)."""
     app = _app([authentication_middleware], deps.max_body_bytes)
     app[DEPS] = deps
-    _add_ops(app, ops)
-    app.router.add_post("/api/v1/events", events.post_event)
-    app.router.add_post("/api/v1/crm/{client}/events", crm_events.post_crm_event)
-    app.router.add_get("/api/v1/messages/{id}", messages.get_message)
-    app.router.add_get("/api/v1/messages", messages.list_messages)
-    app.router.add_post("/api/v1/messages/{id}/retry", messages.retry_message)
-    app.router.add_get("/api/v1/broadcasts/{id}", broadcasts.get_broadcast)
-    app.router.add_post("/api/v1/broadcasts/{id}/cancel", broadcasts.cancel_broadcast)
-    app.router.add_get("/api/v1/stats", stats.get_stats)
-    app.router.add_get("/api/v1/openapi.json", openapi.get_openapi)
+    app[OPS] = ops
+    app[openapi.DOCUMENT] = openapi.Document(
+        (*OPS_OPERATIONS, *API_OPERATIONS, *dashboard.OPERATIONS),
+        hand_written=subscriptions.OPERATIONS,
+        hand_written_schemas=subscriptions.SCHEMAS,
+    )
+    add_routes(app, OPS_OPERATIONS)
+    add_routes(app, API_OPERATIONS)
     app.router.add_get("/api/v1/subscriptions", subscriptions.list_subscriptions)
     app.router.add_post("/api/v1/subscriptions", subscriptions.post_subscription)
     app.router.add_delete("/api/v1/subscriptions", subscriptions.delete_subscription)

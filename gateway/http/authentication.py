@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.http.bodies import BODY, read_body
 from gateway.http.deps import DEPS, ApiDependencies
 from gateway.http.problems import Problem
-from gateway.http.responses import read_body
 from gateway.http.signing import unauthorized, verify
 from gateway.store.signatures import Seen
 
 CLIENT_ID = web.RequestKey("client_id", str)
-BODY = web.RequestKey("body", bytes)
 SIGNATURE = web.RequestKey("signature", Seen)
 
 API_PREFIX = "/api/v1/"

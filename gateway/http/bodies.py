@@ -1,5 +1,7 @@
-"""The one reader of JSON request bodies: media type checked, parsed with bounds.
+"""The one reader of request bodies: the bytes, bounded; JSON with its media type checked and
+parsed with bounds.
 
+The body is read whole, however the client split it; more than the limit is a 413.
 ``Content-Type`` must be ``application/json`` (parameters such as charset allowed; the body is
 UTF-8), else 415. The body is parsed with bounded numbers (integers of at most MAX_INT_DIGITS
 digits, other numbers of at most MAX_NUMBER_CHARS characters and finite; NaN and Infinity are not
@@ -14,13 +16,29 @@ import math
 
 from aiohttp import web
 
-from gateway.http.authentication import BODY
 from gateway.http.problems import Problem
 
+BODY = web.RequestKey("body", bytes)  # the body, read once by the authentication middleware
 MEDIA_TYPE = "application/json"
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 20
 MAX_NUMBER_CHARS = 40
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however the client split it; over ``limit`` bytes is a 413."""
+    too_large = Problem(
+        413, "Request body too large", f"the body must be at most {limit} bytes", slug="too-large"
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks, size = [], 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _OutOfBounds(ValueError):

@@ -1,6 +1,6 @@
 """The operators' live delivery dashboard: one offline page, a JSON snapshot and a live stream.
 
-Operators sign in with their own accounts (gateway/operators): without a session the page
+Operators sign in with their own accounts (gateway/http/operators): without a session the page
 redirects to the login and everything else answers 401. Numbers are masked and message texts are
 not shown: the dashboard is for delivery, not for reading citizens' messages.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,27 +17,32 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import clock
-from gateway.domain.phone import mask_msisdn
-from gateway.domain.status import Priority
-from gateway.http.problems import Problem
-from gateway.http.responses import iso
-from gateway.operators import accounts, pages
-from gateway.operators import audit as audit_log
-from gateway.operators.context import OPERATOR_AUTH, SESSION, OperatorAuth
-from gateway.operators.login import current_session
-from gateway.operators.roles import Role
-from gateway.operators.web import GATE, MIDDLEWARES, SESSION_COOKIE, Gate, add_routes, requires
-from gateway.store import queries
+from gateway.domain.operators import Role
+from gateway.services.operator_auth import OperatorAuth, current_session
+from gateway.store import audit as audit_log
+from gateway.store import reads
 from gateway.store.db import Database
-from gateway.store.models import messages
+from gateway.store.operators import active_count
+
+from .api.schemas import MessageDelivery, Stats
+from .operations import OPERATOR, PUBLIC, Operation, add_routes, answer, content, no_body, problem
+from .operators import pages
+from .operators import web as operators_web
+from .operators.context import OPERATOR_AUTH, SESSION
+from .operators.web import GATE, MIDDLEWARES, SESSION_COOKIE, Gate, requires
+from .problems import Problem
+from .query import parse_query, whole_number
+from .responses import Answer, UtcTime, model_response
 
 log = structlog.get_logger("dashboard")
 
 STATIC = Path(__file__).parent / "static"
 MOUNT = "/dashboard"
+RECENT = 25  # messages in a snapshot
+MAX_AUDIT = 500
 _templates = Environment(loader=FileSystemLoader(STATIC), autoescape=select_autoescape(default=True))
 
 
@@ -54,38 +58,50 @@ class DashboardContext:
 DASHBOARD = web.AppKey("dashboard", DashboardContext)
 
 
-def _recent(conn, limit: int = 25) -> list[dict]:
-    m = messages.c
-    rows = conn.execute(
-        select(m.id, m.msisdn, m.status, m.priority, m.carrier, m.segments, m.encoding)
-        .add_columns(m.updated_at, m.error_text)
-        .order_by(m.id.desc())
-        .limit(limit)
-    ).mappings()
-    return [
-        {
-            "id": r["id"],
-            "to": mask_msisdn(r["msisdn"]),
-            "status": r["status"],
-            "priority": Priority(r["priority"]).name.lower(),
-            "carrier": r["carrier"],
-            "segments": r["segments"],
-            "encoding": r["encoding"],
-            "updated_at": iso(r["updated_at"]),
-            "error": r["error_text"],
-        }
-        for r in rows
-    ]
+class LinkState(Answer):
+    carrier: str
+    session: str = Field(description="the bind's label")
+    state: str
+    bound: bool
+    in_flight: int = Field(description="submit_sm awaiting their response")
+    window: int
 
 
-def _snapshot(conn, now) -> dict:
-    return {"stats": queries.stats(conn, now), "recent": _recent(conn)}
+class Snapshot(Answer):
+    """What the dashboard shows: every bind, the figures of GET /api/v1/stats, the latest messages."""
+
+    at: UtcTime
+    links: list[LinkState]
+    stats: Stats
+    recent: list[MessageDelivery]
 
 
-async def snapshot(ctx: DashboardContext) -> dict:
+class AuditEntry(Answer):
+    at: UtcTime
+    actor: str
+    action: str
+    target: str | None
+    detail: dict | None
+    address: str | None
+
+
+class AuditLog(Answer):
+    entries: list[AuditEntry]
+
+
+def _figures(conn, now) -> tuple[dict, list[dict]]:
+    return reads.stats(conn, now), reads.recent_messages(conn, RECENT)
+
+
+async def snapshot(ctx: DashboardContext) -> Snapshot:
     now = clock.utcnow()
-    data = await ctx.db.run(_snapshot, now)
-    return {"at": iso(now), "links": ctx.links(), **data}
+    stats, recent = await ctx.db.run(_figures, now)
+    return Snapshot(
+        at=now,
+        links=ctx.links(),
+        stats=Stats(at=now, **stats),
+        recent=[MessageDelivery.from_row(row) for row in recent],
+    )
 
 
 async def _slash(request: web.Request) -> web.Response:
@@ -109,20 +125,32 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def data(request: web.Request) -> web.Response:
-    return web.json_response(await snapshot(request.app[DASHBOARD]))
+    return model_response(await snapshot(request.app[DASHBOARD]))
+
+
+class AuditQuery(BaseModel):
+    """The audit log's filters; other parameters (``lang``) are the pages' own."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=100, ge=1, le=MAX_AUDIT)
+    actor: str | None = Field(default=None, description="a username: only what they did")
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: str) -> int:
+        return whole_number(value, MAX_AUDIT)
 
 
 @requires(Role.ADMIN)
 async def audit_entries(request: web.Request) -> web.Response:
-    """The latest audit entries, newest first (``limit`` up to 500, ``actor`` a username)."""
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        problem = Problem(422, "Invalid query", "limit: a whole number from 1 to 500", [("limit", "1-500")])
+    """The latest audit entries, newest first."""
+    try:
+        query = parse_query(AuditQuery, request.query, status=422)
+    except Problem as problem:  # answered here: the dashboard may be mounted without the API's middleware
         return problem.response(request.path)
-    actor = request.query.get("actor") or None
-    rows = await request.app[DASHBOARD].db.run(audit_log.recent, int(raw), actor)
-    entries = [{**row, "at": iso(row["at"])} for row in rows]
-    return web.json_response({"entries": entries})
+    rows = await request.app[DASHBOARD].db.run(audit_log.recent, query.limit, query.actor or None)
+    return model_response(AuditLog(entries=rows))
 
 
 def _gone(request: web.Request) -> bool:
@@ -141,7 +169,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         while not ctx.closing.is_set() and not _gone(request):
             if await current_session(ctx.auth, token) is None:  # logged out, expired or disabled
                 break
-            payload = json.dumps(await snapshot(ctx), ensure_ascii=False)
+            payload = (await snapshot(ctx)).dump()
             await response.write(f"event: snapshot\ndata: {payload}\n\n".encode())
             sent = time.monotonic()
             commit = asyncio.ensure_future(ctx.next_commit())
@@ -157,6 +185,69 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+NO_SESSION = problem("No operator session")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "GET",
+        MOUNT,
+        _slash,
+        "dashboardRedirect",
+        "Redirects to /dashboard/",
+        {"302": no_body("to /dashboard/")},
+        security=PUBLIC,
+        name="slash",
+    ),
+    Operation(
+        "GET",
+        f"{MOUNT}/",
+        page,
+        "dashboardPage",
+        "The operators' live delivery dashboard (HTML); without a session, the login page",
+        {
+            "200": content("text/html", "HTML page"),
+            "303": no_body("no session: to /dashboard/login"),
+        },
+        security=OPERATOR,
+        name="page",
+    ),
+    Operation(
+        "GET",
+        f"{MOUNT}/data",
+        data,
+        "dashboardData",
+        "The dashboard's snapshot: links, the stats of GET /api/v1/stats and the latest messages",
+        {"200": answer(Snapshot, "snapshot"), "401": NO_SESSION},
+        security=OPERATOR,
+    ),
+    Operation(
+        "GET",
+        f"{MOUNT}/events",
+        stream,
+        "dashboardEvents",
+        "The dashboard's live stream of snapshots (server-sent events `snapshot`, data as /dashboard/data)",
+        {"200": content("text/event-stream", "stream"), "401": NO_SESSION},
+        security=OPERATOR,
+    ),
+    Operation(
+        "GET",
+        f"{MOUNT}/audit",
+        audit_entries,
+        "auditLog",
+        "Who did what, when (admins only), newest first",
+        {
+            "200": answer(AuditLog, "audit entries, newest first"),
+            "401": NO_SESSION,
+            "403": problem("Not an admin"),
+            "422": problem("`limit` is not a whole number from 1 to 500"),
+        },
+        security=OPERATOR,
+        query=AuditQuery,
+    ),
+    *operators_web.operations(MOUNT),
+)
+
+
 def dashboard_app(ctx: DashboardContext) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES)
     app[DASHBOARD] = ctx
@@ -167,15 +258,10 @@ def dashboard_app(ctx: DashboardContext) -> web.Application:
         ctx.closing.set()
 
     async def warn_without_operators(_app: web.Application) -> None:
-        if await ctx.db.run(accounts.active_count) == 0:
+        if await ctx.db.run(active_count) == 0:
             log.warning("no operator can sign in to the dashboard: add one with `smsgw operators add NAME`")
 
     app.on_startup.append(warn_without_operators)
     app.on_shutdown.append(close_streams)
-    app.router.add_get("", _slash, name="slash")
-    app.router.add_get("/", page, name="page")
-    app.router.add_get("/data", data)
-    app.router.add_get("/events", stream)
-    app.router.add_get("/audit", audit_entries)
-    add_routes(app)
+    add_routes(app, OPERATIONS, mount=MOUNT)
     return app

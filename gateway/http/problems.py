@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
+from pydantic import Field
+
+from .responses import Answer, absent
 
 PROBLEM_TYPE = "https://smsgw.example/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class InvalidParam(Answer):
+    name: str
+    reason: str
+
+
+class ProblemDetails(Answer):
+    """RFC 9457 problem details"""
+
+    type: str = Field(json_schema_extra={"format": "uri"})
+    title: str
+    status: int
+    detail: str | None = absent("what went wrong, for a person")
+    instance: str | None = absent("the request's path")
+    field: str | None = absent("the (first) field at fault, dotted path")
+    invalid_params: list[InvalidParam] | None = absent("every field at fault, with the reason")
 
 
 class Problem(Exception):
@@ -25,20 +44,19 @@ class Problem(Exception):
         self.errors = errors or []
         self.slug = slug or title.lower().replace(" ", "-")
 
-    def response(self, instance: str | None = None) -> web.Response:
-        body: dict = {"type": PROBLEM_TYPE + self.slug, "title": self.title, "status": self.status}
-        if self.detail:
-            body["detail"] = self.detail
-        if instance:
-            body["instance"] = instance
-        if self.errors:
-            body["field"] = self.errors[0][0]
-            body["invalid_params"] = [{"name": name, "reason": reason} for name, reason in self.errors]
-        return web.Response(
+    def details(self, instance: str | None = None) -> ProblemDetails:
+        return ProblemDetails(
+            type=PROBLEM_TYPE + self.slug,
+            title=self.title,
             status=self.status,
-            text=json.dumps(body, ensure_ascii=False),
-            content_type="application/problem+json",
+            detail=self.detail or None,
+            instance=instance or None,
+            field=self.errors[0][0] if self.errors else None,
+            invalid_params=[InvalidParam(name=n, reason=r) for n, r in self.errors] or None,
         )
+
+    def response(self, instance: str | None = None) -> web.Response:
+        return web.Response(status=self.status, text=self.details(instance).dump(), content_type=MEDIA_TYPE)
 
 
 def invalid(errors: list[tuple[str, str]]) -> Problem:

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, not_, or_, select, update
 
+from gateway.domain.dates import iso_utc
 from gateway.domain.phone import mask_msisdn
 
 from .models import callbacks, events, messages
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _CHUNK = 2000
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _next_sequences(conn: Connection, message_ids: Iterable[int]) -> dict[int, int]:
@@ -122,7 +117,7 @@ def enqueue_message_status(
             "message_id": mid,
             "event_id": row["event_key"],
             "status": str(status),
-            "at": iso(at),
+            "at": iso_utc(at),
             "to": mask_msisdn(row["msisdn"]),
             "carrier": row["carrier"],
             "error": error,

@@ -409,35 +409,6 @@ def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, 
         driver.run_many(conn, _HISTORY, [(mid, st.value, to_db(at), detail) for mid, st, detail, at in rows])
 
 
-def get_message(conn: Connection, message_id: int) -> dict | None:
-    client = select(events.c.client_id).where(events.c.id == messages.c.event_id).scalar_subquery()
-    row = (
-        conn.execute(select(messages, client.label("client_id")).where(messages.c.id == message_id))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        return None
-    history = conn.execute(
-        select(message_status_history.c.status, message_status_history.c.at, message_status_history.c.detail)
-        .where(message_status_history.c.message_id == message_id)
-        .order_by(message_status_history.c.id)
-    ).mappings()
-    parts = conn.execute(
-        select(
-            message_parts.c.seq,
-            message_parts.c.smsc_message_id,
-            message_parts.c.status,
-            message_parts.c.error_code,
-            message_parts.c.submitted_at,
-            message_parts.c.done_at,
-        )
-        .where(message_parts.c.message_id == message_id)
-        .order_by(message_parts.c.seq)
-    ).mappings()
-    return {**row, "history": [dict(h) for h in history], "parts": [dict(p) for p in parts]}
-
-
 # --- quiet hours, operator actions ---------------------------------------------------------------
 
 

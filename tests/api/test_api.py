@@ -15,7 +15,7 @@ from aiohttp import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import func, select, update
 
-from gateway.http.responses import read_body
+from gateway.http.bodies import read_body
 from gateway.http.signing import Signer, sign
 from gateway.roles import Gateway, Role
 from gateway.store.db import Database

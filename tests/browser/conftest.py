@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import DashboardSettings
-from gateway.operators.roles import Role
+from gateway.domain.operators import Role
 from gateway.roles import build
 from tests.integration import conftest as integration
 from tests.integration.conftest import carrier_ports, gateway_settings

@@ -10,7 +10,7 @@ import re
 import aiohttp
 import pytest
 
-from gateway.operators.roles import Role
+from gateway.domain.operators import Role
 from tests.operators.helpers import add_operator, hidden_field, sign_in
 
 from .conftest import Api, case_received

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from gateway import clock
 from gateway.domain.status import FINAL_STATUSES, Priority
-from gateway.http.api.messages import message_view
+from gateway.http.api.schemas import Message
 from gateway.roles import Gateway, build
-from gateway.store import outbox
+from gateway.store import outbox, reads
 from gateway.store.models import messages, mobile_messages
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings
@@ -120,9 +120,7 @@ def number(i: int) -> str:
     return f"+52{FIRST_NUMBER + i}"
 
 
-def queue(
-    runtime: Gateway, count: int, text: str = "Aviso {i}: su reporte fue recibido", start: int = 0
-):
+def queue(runtime: Gateway, count: int, text: str = "Aviso {i}: su reporte fue recibido", start: int = 0):
     now = clock.utcnow()
     rows = []
     for i in range(start, start + count):
@@ -320,7 +318,7 @@ async def test_invalid_destination_fails_at_once_with_its_code_and_name(sqlite_u
         failed = final[ids[1]]
         assert (failed["status"], failed["error_code"], failed["attempts"]) == ("failed", 11, 1)
         # what GET /api/v1/messages/{id} shows (these rows have no CRM event, so no client owns them)
-        message = message_view(runtime.db.transaction(outbox.get_message, ids[1]))
+        message = Message.from_row(runtime.db.transaction(reads.get_message, ids[1])).model_dump()
         assert message["error"]["code"] == 11 and message["error"]["name"] == "ESME_RINVDSTADR"
         assert [h["status"] for h in message["history"]] == ["queued", "failed"]
 
@@ -336,7 +334,7 @@ async def test_routing_error_fails_over_and_records_the_carrier_that_took_it(sql
         final = await settle(runtime, ids)
         assert accounted(sim, final)["statuses"] == {"delivered": 2}
         assert final[ids[0]]["carrier"] == "movistar" and final[ids[1]]["carrier"] == "telcel"
-        detail = runtime.db.transaction(outbox.get_message, ids[0])["history"][1]["detail"]
+        detail = runtime.db.transaction(reads.get_message, ids[0])["history"][1]["detail"]
         assert "telcel > movistar" in detail and "ESME_RINVDSTADR" in detail
 
 
@@ -385,7 +383,7 @@ async def test_long_messages_and_decimal_receipt_ids(sqlite_url):
         final = await settle(runtime, ids)
         assert accounted(sim, final)["statuses"] == {"delivered": 10}
         for mid in ids:
-            detail = runtime.db.transaction(outbox.get_message, mid)
+            detail = runtime.db.transaction(reads.get_message, mid)
             assert len(detail["parts"]) == detail["segments"] >= 3
             assert {p["status"] for p in detail["parts"]} == {"delivered"}
             (seen,) = sim.store.messages(to=detail["msisdn"])

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from gateway.domain.status import FINAL_STATUSES
 from gateway.roles import Gateway, build
-from gateway.store import outbox
+from gateway.store import reads
 from gateway.store.models import message_parts, messages
 from simulator.app import Simulator
 from smpp_client.message_ids import usable
@@ -111,7 +111,7 @@ async def check(runtime: Gateway, hostile: HostileSmsc, final: dict[int, dict]) 
     rerouted = [
         h["detail"]
         for mid in final
-        for h in runtime.db.transaction(outbox.get_message, mid)["history"]
+        for h in runtime.db.transaction(reads.get_message, mid)["history"]
         if h["status"] == "submitted" and "unusable message id" in (h["detail"] or "")
     ]
     assert len(rerouted) >= carrier.bad_message_ids - 5  # the rest went back to the outbox once

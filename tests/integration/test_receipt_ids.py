@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.roles import Gateway, build
-from gateway.store import outbox
+from gateway.store import reads
 from gateway.store.models import message_parts, message_status_history
 from smpp_client.message_ids import Relation
 from tests.conftest import make_settings
@@ -119,7 +119,7 @@ async def test_a_decimal_counter_that_restarts(db_url):
         second_final = await settle(runtime, second)
         assert_each_on_its_own_message(runtime, smsc, second, second_final)
         assert (histories(runtime, first), parts(runtime, first)) == before  # untouched
-        assert {r["status"] for r in (runtime.db.transaction(outbox.get_message, m) for m in first)} == {
+        assert {r["status"] for r in (runtime.db.transaction(reads.get_message, m) for m in first)} == {
             "delivered"
         }
         assert runtime.writer.receipts_matched == {"smsc": 2 * COUNT}

@@ -8,9 +8,9 @@ import aiohttp
 from argon2 import PasswordHasher
 
 from gateway import clock
-from gateway.operators import accounts
-from gateway.operators.passwords import Passwords
-from gateway.operators.roles import Role
+from gateway.domain.operators import Operator, Role
+from gateway.services.passwords import Passwords
+from gateway.store import operators as accounts
 from gateway.store.db import Database
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # 64 KiB
@@ -20,7 +20,7 @@ def cheap_passwords() -> Passwords:
     return Passwords(CHEAP)
 
 
-def add_operator(db: Database, name: str, password: str, role: Role = Role.OPERATOR) -> accounts.Operator:
+def add_operator(db: Database, name: str, password: str, role: Role = Role.OPERATOR) -> Operator:
     return db.transaction(accounts.create, name, role, CHEAP.hash(password), clock.utcnow())
 
 

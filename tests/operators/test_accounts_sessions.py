@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.operators import accounts, sessions
-from gateway.operators.roles import Role
-from gateway.operators.sessions import SessionPolicy, token_digest
+from gateway.domain.operators import OperatorExists, Role, SessionPolicy, UnknownOperator
+from gateway.store import operator_sessions as sessions
+from gateway.store import operators as accounts
 from gateway.store.models import operator_sessions
+from gateway.store.operator_sessions import token_digest
 
 from .helpers import CHEAP, add_operator
 
@@ -24,11 +25,11 @@ def test_names_are_case_insensitive_and_unique(db):
     ana = add_operator(db, "Ana.Lopez", "correct horse", Role.ADMIN)
     assert (ana.username, ana.role, ana.disabled) == ("ana.lopez", Role.ADMIN, False)
     assert db.transaction(accounts.find, "ANA.LOPEZ ").operator == ana
-    with pytest.raises(accounts.OperatorExists):
+    with pytest.raises(OperatorExists):
         add_operator(db, "ana.lopez", "another one")
     with pytest.raises(ValueError, match="invalid operator name"):
         add_operator(db, "ana lopez", "correct horse")
-    with pytest.raises(accounts.UnknownOperator):
+    with pytest.raises(UnknownOperator):
         db.transaction(accounts.get, "nobody")
 
 

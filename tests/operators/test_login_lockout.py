@@ -8,13 +8,11 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from gateway.operators import accounts, lockout
-from gateway.operators.context import OperatorAuth
-from gateway.operators.lockout import LockoutPolicy
-from gateway.operators.login import current_session, log_in, log_out
-from gateway.operators.passwords import Passwords
-from gateway.operators.roles import Role
-from gateway.operators.sessions import SessionPolicy
+from gateway.domain.operators import LockoutPolicy, Role, SessionPolicy, throttle_keys
+from gateway.services.operator_auth import OperatorAuth, current_session, log_in, log_out
+from gateway.services.passwords import Passwords
+from gateway.store import login_throttle as lockout
+from gateway.store import operators as accounts
 from gateway.store.models import audit_log
 
 from .helpers import add_operator, cheap_passwords
@@ -155,6 +153,6 @@ async def test_a_stored_hash_with_old_parameters_is_upgraded_at_login(db, auth):
 
 def test_stale_throttle_rows_are_forgotten(db):
     policy = LockoutPolicy(3, 5, timedelta(minutes=15), timedelta(minutes=10))
-    db.transaction(lockout.record_failure, lockout.keys("ana", "10.0.0.7"), T0, policy)
+    db.transaction(lockout.record_failure, throttle_keys("ana", "10.0.0.7"), T0, policy)
     assert db.transaction(lockout.purge_stale, T0 + timedelta(minutes=14), policy) == 0
     assert db.transaction(lockout.purge_stale, T0 + timedelta(minutes=15), policy) == 2

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from gateway import clock
 from gateway.cli.demo import DEMO_OPERATOR, DEMO_OPERATOR_PASSWORD, ensure_demo_operator
 from gateway.cli.main import main
-from gateway.operators import accounts, sessions
-from gateway.operators.passwords import Passwords
-from gateway.operators.roles import Role
+from gateway.domain.operators import Role, SessionPolicy
+from gateway.services.passwords import Passwords
+from gateway.store import operator_sessions as sessions
+from gateway.store import operators as accounts
 from gateway.store.db import Database
 from gateway.store.models import audit_log, operator_sessions
 
@@ -122,7 +123,7 @@ def test_list_passwd_disable_enable(db, config, cli):
     assert lines[0].split() == ["name", "role", "state", "last", "login", "created"]
     assert lines[1].split()[:4] == ["ana", "operator", "active", "never"]
     assert lines[2].split()[:3] == ["bob", "viewer", "active"]
-    policy = sessions.SessionPolicy(timedelta(hours=1), timedelta(hours=1))
+    policy = SessionPolicy(timedelta(hours=1), timedelta(hours=1))
     db.transaction(sessions.open_session, ana, clock.utcnow(), policy, None, None)
     changed = smsgw("passwd", "ana", "--config", config, stdin="new battery staple\n")
     assert changed.returncode == 0 and changed.stdout.strip() == "password of ana changed; sessions ended: 1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from gateway.operators.passwords import MAX_LENGTH, Passwords, check_new_password
+from gateway.services.passwords import MAX_LENGTH, Passwords, check_new_password
 
 from .helpers import CHEAP
 

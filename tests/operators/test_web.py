@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from config.settings import DashboardSettings
+from gateway.domain.operators import Role
 from gateway.http.dashboard import MOUNT, DashboardContext, dashboard_app
-from gateway.operators.audit import audit
-from gateway.operators.context import OperatorAuth
-from gateway.operators.roles import Role
-from gateway.operators.web import SESSION_COOKIE, requires
+from gateway.http.operators.context import audit
+from gateway.http.operators.web import SESSION_COOKIE, requires
+from gateway.services.operator_auth import OperatorAuth
 from gateway.store.models import audit_log
 
 from .helpers import add_operator, cheap_passwords, hidden_field, sign_in

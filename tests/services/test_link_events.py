@@ -10,7 +10,7 @@ import pytest
 
 from gateway.domain.status import MessageStatus, Priority
 from gateway.services.link_events import LinkEventHandler, msisdn_e164
-from gateway.store import outbox
+from gateway.store import outbox, reads
 from gateway.store.status_writer import StatusWriter
 from smpp_client.constants import MessageState
 from smpp_client.events import BindChanged, DeliveryReceipt, MobileMessage
@@ -49,7 +49,7 @@ def receipt(state: MessageState, written: str = "1A2B", submit_id: str | None = 
 
 
 def status(db, mid: int) -> str:
-    return db.transaction(outbox.get_message, mid)["status"]
+    return db.transaction(reads.get_message, mid)["status"]
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ class Client:
         self.session = SmppSession(config, self._on_deliver, listener=self.binds)
         self.task = asyncio.create_task(self.session.run())
 
-    def _on_deliver(self, session, pdu: Pdu, respond) -> None:
+    def _on_deliver(self, session, pdu: Pdu, respond, patient: bool = False) -> None:
         self.delivered.put_nowait(pdu)
         respond(Status.ESME_ROK)
 

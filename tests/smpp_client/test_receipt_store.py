@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.domain.status import MessageStatus, Priority
-from gateway.store import outbox
+from gateway.store import outbox, reads
 from gateway.store.models import message_parts, message_status_history, messages
 from gateway.store.receipt_matching import apply_receipts
 from gateway.store.status_writer import StatusWriter
@@ -33,7 +33,7 @@ def _row(segments: int = 1) -> dict:
 
 
 def _message(db, mid: int) -> dict:
-    return db.transaction(outbox.get_message, mid)
+    return db.transaction(reads.get_message, mid)
 
 
 def _history(db, mid: int) -> list[str]:

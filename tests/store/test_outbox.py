@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from gateway.domain.status import MessageStatus, Priority
-from gateway.store import outbox, receipt_matching
+from gateway.store import outbox, reads, receipt_matching
 from gateway.store.models import message_status_history, messages
 
 NOW = datetime(2026, 11, 29, 16, 0, 0)
@@ -114,7 +114,7 @@ def test_submit_then_receipts_roll_up_per_message(db):
     db.transaction(receipt_matching.apply_receipts, [receipt("telcel", "b2", MessageStatus.DELIVERED)])
     assert _status(db, multi) == MessageStatus.DELIVERED
     assert _history(db, multi) == ["queued", "submitted", "delivered"]
-    detail = db.transaction(outbox.get_message, multi)
+    detail = db.transaction(reads.get_message, multi)
     assert [(p["seq"], p["smsc_message_id"], p["status"]) for p in detail["parts"]] == [
         (1, "b1", "delivered"),
         (2, "b2", "delivered"),
@@ -132,7 +132,7 @@ def test_retry_returns_the_message_to_the_queue_and_failure_is_final(db):
     )
     assert db.transaction(outbox.claim, "a", 10, NOW + timedelta(seconds=1), 60) == []
     assert [m.id for m in db.transaction(outbox.claim, "a", 10, NOW + timedelta(seconds=6), 60)] == [retry]
-    detail = db.transaction(outbox.get_message, fail)
+    detail = db.transaction(reads.get_message, fail)
     assert (detail["status"], detail["error_code"], detail["error_text"]) == (
         "failed",
         0x0B,
@@ -179,5 +179,5 @@ def test_an_operators_retry_keeps_counting_attempts_and_restarts_the_budget(db):
     db.transaction(outbox.retry_message, mid, plan, later)
     (again,) = db.transaction(outbox.claim, "a", 10, later, 60)
     assert (again.attempts, again.attempts_at_retry, again.attempts_since_retry) == (2, 1, 1)
-    detail = db.transaction(outbox.get_message, mid)
+    detail = db.transaction(reads.get_message, mid)
     assert detail["attempts"] == 2 and detail["attempts_at_retry"] == 1

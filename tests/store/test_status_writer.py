@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 
 from gateway.domain.status import MessageStatus, Priority
-from gateway.store import outbox
+from gateway.store import outbox, reads
 from gateway.store.models import messages
 from gateway.store.status_writer import StatusWriter
 from smpp_client.message_ids import ReceiptIdRelations, Relation
@@ -164,7 +164,7 @@ async def test_ambiguous_receipts_wait_until_the_carriers_relation_is_learned(db
     assert writer.receipts_matched == {"telcel": len(ids)}
     assert writer.receipts_ambiguous == {} and writer.receipts_unknown == {}
     for mid in ids:
-        assert [h["status"] for h in db.transaction(outbox.get_message, mid)["history"]] == [
+        assert [h["status"] for h in db.transaction(reads.get_message, mid)["history"]] == [
             "queued",
             "submitted",
             "delivered",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import pytest
 
@@ -315,4 +316,4 @@ def test_refusal_renders_as_problem_json():
     response = problem.response("/api/v1/events")
     assert response.status == 401
     assert response.content_type == "application/problem+json"
-    assert b'"detail": "unknown client"' in response.body
+    assert json.loads(response.body)["detail"] == "unknown client"

@@ -3,62 +3,32 @@ a finished broadcast, whose messages have all left or ended, answers 409)."""
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
-from gateway.http.authentication import CLIENT_ID
-from gateway.http.deps import DEPS
-from gateway.http.problems import Problem
-from gateway.http.responses import iso, json_response
 from gateway.services.operator_actions import NotAllowed
 from gateway.store import broadcasts
 
-log = structlog.get_logger("api")
-
-
-def _broadcast_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
-        raise Problem(
-            404, "Not found", f"no broadcast {raw!r}", [("id", "must be a broadcast id (an integer)")]
-        )
-    return int(raw)
-
-
-def broadcast_view(row: dict) -> dict:
-    counts = row["messages"]
-    return {
-        "id": row["id"],
-        "event_id": row["event_key"],
-        "type": row["type"],
-        "topic": row["topic"],
-        "zones": row["zone_names"] if row["zone_ids"] is not None else None,
-        "scope": row["scope"],
-        "priority": ["emergency", "high", "normal", "low"][row["priority"]],
-        "status": row["status"],
-        "recipients": row["recipients"],
-        "queued": row["queued"],
-        "messages": counts,
-        "texts": row["texts"],
-        "not_before": iso(row["not_before"]),
-        "expires_at": iso(row["expires_at"]),
-        "created_at": iso(row["created_at"]),
-        "finished_at": iso(row["finished_at"]),
-    }
+from ..authentication import CLIENT_ID
+from ..deps import DEPS
+from ..operations import ID, Operation, answer, path_id, problem
+from ..problems import Problem
+from ..responses import model_response
+from .errors import errors
+from .schemas import Broadcast, CancelResult
 
 
 async def get_broadcast(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    broadcast_id = _broadcast_id(request)
+    broadcast_id = path_id(request, "broadcast")
     row = await request.app[DEPS].db.run(broadcasts.get, broadcast_id)
     if row is None or row["client_id"] != client_id:
         raise Problem(404, "Not found", f"no broadcast {broadcast_id}")
-    return json_response(broadcast_view(row))
+    return model_response(Broadcast.from_row(row))
 
 
 async def cancel_broadcast(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    broadcast_id = _broadcast_id(request)
+    broadcast_id = path_id(request, "broadcast")
     try:
         result = await request.app[DEPS].actions.cancel_broadcast(
             broadcast_id, client_id=client_id, by=f"crm:{client_id}"
@@ -67,11 +37,41 @@ async def cancel_broadcast(request: web.Request) -> web.Response:
         raise Problem(409, "Cannot cancel", str(exc), [("id", str(exc))], slug="not-cancellable") from None
     if result is None:
         raise Problem(404, "Not found", f"no broadcast {broadcast_id}")
-    return json_response(
-        {
-            "id": broadcast_id,
-            "status": "cancelled",
-            "previous_status": result["previous_status"],
-            "cancelled": result["cancelled"],
-        }
+    cancelled = CancelResult(
+        id=broadcast_id,
+        status="cancelled",
+        previous_status=result["previous_status"],
+        cancelled=result["cancelled"],
     )
+    return model_response(cancelled)
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/api/v1/broadcasts/{id}",
+        get_broadcast,
+        "getBroadcast",
+        "A broadcast's fan-out progress and its messages by status",
+        {"200": answer(Broadcast, "The broadcast"), **errors("401", "404", "500")},
+        path_parameters=(ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/broadcasts/{id}/cancel",
+        cancel_broadcast,
+        "cancelBroadcast",
+        "Cancel a broadcast: its queued and held messages become cancelled",
+        {
+            "200": answer(CancelResult, "Cancelled"),
+            "409": problem("The broadcast is finished or already cancelled; nothing changed"),
+            **errors("401", "404", "413", "500"),
+        },
+        description=(
+            "Stops the fan-out; messages already handed to a carrier go on. Empty body, signed. "
+            "Only an unfinished broadcast (still fanning out, or with queued or held messages) can "
+            "be cancelled: a finished or already cancelled one answers 409 and nothing changes."
+        ),
+        path_parameters=(ID,),
+    ),
+)

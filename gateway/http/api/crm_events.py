@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.api.events import answer
-from gateway.http.authentication import CLIENT_ID
-from gateway.http.bodies import read_json
-from gateway.http.deps import DEPS
-from gateway.http.problems import Problem, invalid
+from ..authentication import CLIENT_ID
+from ..bodies import read_json
+from ..deps import DEPS
+from ..operations import Operation, PathParameter, problem
+from ..problems import Problem, invalid
+from .errors import errors
+from .events import ACCEPTED, answer_intake
 
 
 async def post_crm_event(request: web.Request) -> web.Response:
@@ -38,4 +40,30 @@ async def post_crm_event(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     result = await deps.intake.accept(client_id, payload, source="crm_json")
-    return answer(result, payload.get("id"), mapping.source_errors(result.errors))
+    return answer_intake(result, payload.get("id"), mapping.source_errors(result.errors))
+
+
+OPERATIONS = (
+    Operation(
+        "POST",
+        "/api/v1/crm/{client}/events",
+        post_crm_event,
+        "postCrmEvent",
+        "Post one event in the CRM's own JSON",
+        {
+            "202": ACCEPTED,
+            "403": problem("`client` is not the signing client"),
+            **errors("400", "401", "404", "409", "413", "415", "422", "500"),
+        },
+        description=(
+            "The body is the CRM's own JSON; the client's mapping file (`[[crm_adapters]]` kind "
+            "`mapped_json`) makes the case event of it, which is then accepted exactly as by "
+            "POST /api/v1/events (same 202 body; the same event id again answers as the first "
+            "time). Every error names the CRM's own field (`ciudadano.celular`, not "
+            "`citizen.msisdn`). `client` must be the signing client. 409: the event id was already "
+            "used for another event."
+        ),
+        path_parameters=(PathParameter("client", {"type": "string"}, "the signing client's id"),),
+        body={"type": "object", "description": "the CRM's own JSON, as its mapping file reads it"},
+    ),
+)

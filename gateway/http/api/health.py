@@ -4,31 +4,45 @@ problem (a carrier bound and a status writer that is not failing, where the role
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import text
 
-from gateway.http.deps import OPS
-from gateway.http.responses import json_response
+from gateway.store import reads
+
+from ..deps import OPS
+from ..operations import PUBLIC, Operation, answer
+from ..responses import model_response
+from .schemas import Liveness, Readiness
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
-
-
-def _ping(conn) -> None:
-    conn.execute(text("SELECT 1"))
+    return model_response(Liveness(status="ok"))
 
 
 async def readyz(request: web.Request) -> web.Response:
     deps = request.app[OPS]
     checks = {"database": "ok"}
     try:
-        await deps.db.run(_ping)
+        await deps.db.run(reads.ping)
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     for name, check in deps.readiness.items():
         problem = check()
         checks[name] = "ok" if problem is None else problem
     ready = all(v == "ok" for v in checks.values())
-    return json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
-    )
+    readiness = Readiness(status="ready" if ready else "not ready", checks=checks)
+    return model_response(readiness, 200 if ready else 503)
+
+
+OPERATIONS = (
+    Operation(
+        "GET", "/healthz", healthz, "healthz", "Liveness", {"200": answer(Liveness, "Alive")}, security=PUBLIC
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        readyz,
+        "readyz",
+        "Readiness: the database answers, a carrier is bound, the status writer is not failing",
+        {"200": answer(Readiness, "Ready"), "503": answer(Readiness, "Not ready")},
+        security=PUBLIC,
+    ),
+)

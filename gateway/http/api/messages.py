@@ -4,172 +4,168 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import structlog
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.domain.phone import InvalidNumber, mask_msisdn, normalize_msisdn
-from gateway.domain.status import MessageStatus, Priority
-from gateway.http.authentication import CLIENT_ID
-from gateway.http.deps import DEPS
-from gateway.http.problems import Problem
-from gateway.http.responses import iso, json_response
+from gateway.domain.phone import MSISDN_SCHEMA, InvalidNumber, normalize_msisdn
+from gateway.domain.status import MessageStatus
 from gateway.services.operator_actions import NotAllowed
-from gateway.store import outbox, queries
-from gateway.store.queries import MessageFilter
-from smpp_client.constants import status_name
+from gateway.store import reads
+from gateway.store.reads import MessageFilter
 
-log = structlog.get_logger("api")
+from ..authentication import CLIENT_ID
+from ..deps import DEPS
+from ..operations import ID, MAX_ID, Operation, answer, path_id, problem
+from ..problems import Problem
+from ..query import parse_query, whole_number
+from ..responses import model_response
+from .errors import errors
+from .schemas import Message, MessageList, MessageSummary, RetryResult
+
+MAX_LIMIT = 500
 
 
-def message_view(row: dict) -> dict:
-    error = None
-    if row["error_code"] is not None or row["error_text"]:
-        code = row["error_code"]
-        error = {
-            "code": code,
-            "name": status_name(code) if code is not None else None,
-            "text": row["error_text"],
-        }
-    return {
-        "id": row["id"],
-        "to": mask_msisdn(row["msisdn"]),
-        "text": row["body"],
-        "language": row["language"],
-        "encoding": row["encoding"],
-        "segments": row["segments"],
-        "priority": Priority(row["priority"]).name.lower(),
-        "status": row["status"],
-        "carrier": row["carrier"],
-        "smsc_message_id": row["smsc_message_id"],
-        "attempts": row["attempts"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-        "submitted_at": iso(row["submitted_at"]),
-        "done_at": iso(row["done_at"]),
-        "expires_at": iso(row["expires_at"]),
-        "error": error,
-        "parts": [
-            {
-                "seq": p["seq"],
-                "smsc_message_id": p["smsc_message_id"],
-                "status": p["status"],
-                "error_code": p["error_code"],
-                "submitted_at": iso(p["submitted_at"]),
-                "done_at": iso(p["done_at"]),
-            }
-            for p in row.get("parts", [])
-        ],
-        "history": [
-            {"status": h["status"], "at": iso(h["at"]), "detail": h["detail"]} for h in row.get("history", [])
-        ],
-    }
+class MessageQuery(BaseModel):
+    """The filters of GET /api/v1/messages; every one narrows the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[MessageStatus] = Field(default_factory=list, description="one or more, comma-separated")
+    event_id: str | None = Field(default=None, description="the CRM's event id")
+    msisdn: str | None = Field(
+        default=None,
+        json_schema_extra={**MSISDN_SCHEMA, "description": f"the recipient: {MSISDN_SCHEMA['description']}"},
+    )
+    since: datetime | None = Field(default=None, description="created at or after (with an offset)")
+    broadcast_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    cursor: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="next_cursor of the previous page (keyset pagination)"
+    )
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _statuses(cls, values: list[str]) -> list[str]:
+        statuses = [s.strip().lower() for value in values for s in value.split(",") if s.strip()]
+        known = {s.value for s in MessageStatus}
+        wrong = [s for s in statuses if s not in known]
+        if wrong or not statuses:
+            names = ", ".join(s.value for s in MessageStatus)
+            raise ValueError(f"unknown status {', '.join(wrong) or '(empty)'}; known: {names}")
+        return statuses
+
+    @field_validator("msisdn", mode="before")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        try:
+            return normalize_msisdn(value)
+        except InvalidNumber as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _utc(cls, value: str) -> datetime:
+        """Naive UTC, as the database keeps times."""
+        try:
+            since = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            since = None
+        if since is None or since.tzinfo is None:
+            raise ValueError("must be an ISO 8601 time with an offset, e.g. 2026-11-29T10:00:00-06:00")
+        return since.astimezone(UTC).replace(tzinfo=None)
+
+    @field_validator("broadcast_id", "cursor", mode="before")
+    @classmethod
+    def _id(cls, value: str) -> int:
+        return whole_number(value, MAX_ID)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: str) -> int:
+        return whole_number(value, MAX_LIMIT)
+
+    def filter(self, client_id: str) -> MessageFilter:
+        return MessageFilter(
+            client_id,
+            statuses=[s.value for s in self.status],
+            event_key=self.event_id,
+            msisdn=self.msisdn,
+            since=self.since,
+            broadcast_id=self.broadcast_id,
+            before_id=self.cursor,
+            limit=self.limit,
+        )
 
 
 async def get_message(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
-        raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
-    row = await request.app[DEPS].db.run(outbox.get_message, int(raw))
+    wanted = path_id(request, "message")
+    row = await request.app[DEPS].db.run(reads.get_message, wanted)
     # A CRM sees only its own events' messages; replies to citizens' SMS (no event) stay private
     # (an ESTADO reply carries a case's status) and are visible on the operators' dashboard only.
     if row is None or row["client_id"] != client_id:
-        raise Problem(404, "Not found", f"no message {raw}")
-    return json_response(message_view(row))
-
-
-# --- GET /api/v1/messages, POST /api/v1/messages/{id}/retry (issue 5) ------------------------------
-
-MAX_LIMIT = 500
-_LIST_PARAMS = {"status", "event_id", "msisdn", "since", "broadcast_id", "limit", "cursor"}
-
-
-def _bad_query(errors: list[tuple[str, str]]) -> Problem:
-    detail = "; ".join(f"{name}: {reason}" for name, reason in errors)
-    return Problem(400, "Invalid query parameter", detail, errors, slug="invalid-query")
-
-
-def _positive_int(raw: str, name: str, errors: list, upper: int = 2**31 - 1) -> int | None:
-    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= upper:
-        return int(raw)
-    errors.append((name, f"must be an integer from 1 to {upper}"))
-    return None
-
-
-def parse_filter(query, client_id: str) -> MessageFilter:
-    errors: list[tuple[str, str]] = []
-    unknown = sorted(set(query) - _LIST_PARAMS)
-    for name in unknown:
-        errors.append((name, f"unknown parameter; known: {', '.join(sorted(_LIST_PARAMS))}"))
-    f = MessageFilter(client_id)
-    if "status" in query:
-        statuses = [s.strip().lower() for s in query.getall("status") for s in s.split(",") if s.strip()]
-        wrong = [s for s in statuses if s not in {m.value for m in MessageStatus}]
-        if wrong or not statuses:
-            known = ", ".join(s.value for s in MessageStatus)
-            errors.append(("status", f"unknown status {', '.join(wrong) or '(empty)'}; known: {known}"))
-        f.statuses = statuses
-    if "event_id" in query:
-        f.event_key = query["event_id"]
-    if "msisdn" in query:
-        try:
-            f.msisdn = normalize_msisdn(query["msisdn"])
-        except InvalidNumber as exc:
-            errors.append(("msisdn", str(exc)))
-    if "since" in query:
-        try:
-            since = datetime.fromisoformat(query["since"].replace("Z", "+00:00"))
-            if since.tzinfo is None:
-                raise ValueError("needs an offset")
-            f.since = since.astimezone(UTC).replace(tzinfo=None)
-        except ValueError:
-            errors.append(
-                ("since", "must be an ISO 8601 time with an offset, e.g. 2026-11-29T10:00:00-06:00")
-            )
-    if "broadcast_id" in query:
-        f.broadcast_id = _positive_int(query["broadcast_id"], "broadcast_id", errors)
-    if "limit" in query:
-        f.limit = _positive_int(query["limit"], "limit", errors, MAX_LIMIT) or f.limit
-    if "cursor" in query:
-        f.before_id = _positive_int(query["cursor"], "cursor", errors)
-    if errors:
-        raise _bad_query(errors)
-    return f
-
-
-def summary_view(row: dict) -> dict:
-    view = message_view(row)
-    for key in ("parts", "history"):
-        view.pop(key)
-    view["event_id"] = row.get("event_key")
-    view["broadcast_id"] = row.get("broadcast_id")
-    return view
+        raise Problem(404, "Not found", f"no message {wanted}")
+    return model_response(Message.from_row(row))
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    client_id = request[CLIENT_ID]
-    f = parse_filter(request.query, client_id)
-    rows, next_cursor = await request.app[DEPS].db.run(queries.list_messages, f)
-    return json_response(
-        {
-            "items": [summary_view(r) for r in rows],
-            "next_cursor": str(next_cursor) if next_cursor is not None else None,
-            "limit": f.limit,
-        }
+    query = parse_query(MessageQuery, request.query)
+    rows, next_cursor = await request.app[DEPS].db.run(reads.list_messages, query.filter(request[CLIENT_ID]))
+    page = MessageList(
+        items=[MessageSummary.from_row(r) for r in rows],
+        next_cursor=str(next_cursor) if next_cursor is not None else None,
+        limit=query.limit,
     )
+    return model_response(page)
 
 
 async def retry_message(request: web.Request) -> web.Response:
     client_id = request[CLIENT_ID]
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
-        raise Problem(404, "Not found", f"no message {raw!r}", [("id", "must be a message id (an integer)")])
+    wanted = path_id(request, "message")
     try:
         result = await request.app[DEPS].actions.retry_message(
-            int(raw), client_id=client_id, by=f"crm:{client_id}"
+            wanted, client_id=client_id, by=f"crm:{client_id}"
         )
     except NotAllowed as exc:
         raise Problem(409, "Cannot retry", str(exc), [("id", str(exc))], slug="not-retryable") from None
     if result is None:
-        raise Problem(404, "Not found", f"no message {raw}")
-    return json_response(result)
+        raise Problem(404, "Not found", f"no message {wanted}")
+    return model_response(RetryResult.model_validate(result))
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/api/v1/messages",
+        list_messages,
+        "listMessages",
+        "List this client's messages, newest first",
+        {"200": answer(MessageList, "A page of messages"), **errors("400", "401", "500")},
+        query=MessageQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/messages/{id}",
+        get_message,
+        "getMessage",
+        "One message with its parts and status history",
+        {"200": answer(Message, "The message"), **errors("401", "404", "500")},
+        path_parameters=(ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/messages/{id}/retry",
+        retry_message,
+        "retryMessage",
+        "Send a failed, expired, undeliverable or rejected message again",
+        {
+            "200": answer(RetryResult, "Queued again"),
+            "409": problem(
+                "The message is not failed, expired, undeliverable or rejected, or its citizen opted out"
+            ),
+            **errors("401", "404", "413", "500"),
+        },
+        description="Queued again with a fresh validity (held in quiet hours). Empty body, signed.",
+        path_parameters=(ID,),
+    ),
+)

@@ -5,40 +5,61 @@ throttles, the speed limit in force, errors by SMPP status, timeouts and reconne
 latency (a histogram per carrier) and counts; MO; the status writer's backlog; the outbox depth by
 status (one GROUP BY, cached a few seconds so a busy scraper cannot load the database).
 
-The running gateway puts a :class:`MetricsSources` in ``ApiContext.extra["metrics"]``.
+The composition root gives the handler a :class:`MetricsSources` with the parts its role runs.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy import func, select
 
-from gateway.http.deps import OPS
-from gateway.store.models import messages
+from gateway.store import reads
+from gateway.store.db import Database
 from smpp_client.errors import error_name
 from smpp_client.metrics import Exposition
+
+from ..deps import OPS
+from ..operations import PUBLIC, Operation, content
+
+if TYPE_CHECKING:
+    from gateway.services.citizen_sms import CitizenInbox
+    from gateway.services.link_events import LinkEventHandler
+    from gateway.store.status_writer import StatusWriter
+    from scheduler.dispatcher import Dispatcher
+    from smpp_client.pool import CarrierPool
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTBOX_CACHE_SECONDS = 5.0
 
 
+class OutboxDepth:
+    """The outbox by status, read at most once per ``OUTBOX_CACHE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._read_at = 0.0
+        self._depth: dict[str, int] = {}
+
+    async def read(self, db: Database) -> dict[str, int]:
+        if time.monotonic() - self._read_at > OUTBOX_CACHE_SECONDS:
+            try:
+                self._depth = await db.run(reads.outbox_depth)
+                self._read_at = time.monotonic()
+            except Exception:
+                return {}
+        return self._depth
+
+
 @dataclass
 class MetricsSources:
-    pool: Any = None  # smpp_client.pool.CarrierPool
-    writer: Any = None  # gateway.store.status_writer.StatusWriter
-    dispatcher: Any = None  # scheduler.dispatcher.Dispatcher
-    link_events: Any = None  # gateway.services.link_events.LinkEventHandler
-    citizens: Any = None  # gateway.replies.CitizenInbox (citizens' messages handled, by outcome)
-    _outbox: tuple[float, dict[str, int]] = field(default=(0.0, {}))
-
-
-def _outbox_depth(conn) -> dict[str, int]:
-    rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status))
-    return {status: count for status, count in rows}
+    pool: CarrierPool | None = None
+    writer: StatusWriter | None = None
+    dispatcher: Dispatcher | None = None
+    link_events: LinkEventHandler | None = None
+    citizens: CitizenInbox | None = None  # citizens' messages handled, by outcome
+    outbox: OutboxDepth = field(default_factory=OutboxDepth)
 
 
 def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str:
@@ -283,12 +304,18 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
 
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[OPS]
-    sources = ctx.metrics
-    stamp, depth = sources._outbox
-    if time.monotonic() - stamp > OUTBOX_CACHE_SECONDS:
-        try:
-            depth = await ctx.db.run(_outbox_depth)
-            sources._outbox = (time.monotonic(), depth)
-        except Exception:
-            depth = {}
-    return web.Response(body=render(sources, depth).encode(), headers={"Content-Type": CONTENT_TYPE})
+    depth = await ctx.metrics.outbox.read(ctx.db)
+    return web.Response(body=render(ctx.metrics, depth).encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/metrics",
+        metrics,
+        "metrics",
+        "Prometheus metrics",
+        {"200": content("text/plain", "Prometheus text format")},
+        security=PUBLIC,
+    ),
+)

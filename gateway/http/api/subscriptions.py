@@ -19,6 +19,7 @@ from sqlalchemy import Connection, update
 
 from gateway import clock
 from gateway.domain.catalog import TOPICS
+from gateway.domain.dates import iso_utc as iso
 from gateway.domain.keywords import zone_or_problem
 from gateway.domain.languages import parse_language
 from gateway.domain.phone import InvalidNumber, normalize_msisdn
@@ -27,7 +28,7 @@ from gateway.http.authentication import BODY, CLIENT_ID
 from gateway.http.bodies import read_json
 from gateway.http.deps import DEPS
 from gateway.http.problems import Problem
-from gateway.http.responses import iso, json_response
+from gateway.http.responses import json_response
 from gateway.store import consent
 from gateway.store.models import citizens
 from gateway.store.subscriptions import subscribe, subscriptions_of, unsubscribe

@@ -1,4 +1,4 @@
-"""Lockout after repeated failed logins, per account name and per client address.
+"""Failed logins counted per account name and per client address, and the locks they set.
 
 Failures are counted in a window that starts at the first failure; reaching the limit locks the
 name (or the address) until ``lock_for`` has passed. Names are counted as typed, whether or not an
@@ -10,58 +10,37 @@ trying many accounts). The state is in the database, shared by every gateway pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, case, delete, func, or_, select, update
 
-from gateway.store.db import insert_ignoring_conflicts
-from gateway.store.models import login_throttle
+from gateway.domain.operators import ACCOUNT, LockoutPolicy, throttle_keys
 
-ACCOUNT = "account"
-ADDRESS = "address"
-MAX_KEY_LENGTH = 128
-
-
-@dataclass(frozen=True)
-class LockoutPolicy:
-    max_failures: int  # per account name
-    max_failures_per_address: int
-    window: timedelta
-    lock_for: timedelta
-
-    def limit(self, scope: str) -> int:
-        return self.max_failures if scope == ACCOUNT else self.max_failures_per_address
-
-
-def keys(username: str, address: str | None) -> list[tuple[str, str]]:
-    found = [(ACCOUNT, username.strip().lower()[:MAX_KEY_LENGTH])]
-    if address:
-        found.append((ADDRESS, address[:MAX_KEY_LENGTH]))
-    return found
+from .db import insert_ignoring_conflicts
+from .models import login_throttle
 
 
 def _match(scope: str, key: str):
     return and_(login_throttle.c.scope == scope, login_throttle.c.key == key)
 
 
-def locked_until(conn: Connection, throttle_keys: list[tuple[str, str]], now: datetime) -> datetime | None:
+def locked_until(conn: Connection, keys: list[tuple[str, str]], now: datetime) -> datetime | None:
     """The end of the longest lock in force on any of these keys, or None."""
     t = login_throttle.c
     return conn.execute(
         select(func.max(t.locked_until)).where(
-            or_(*(_match(scope, key) for scope, key in throttle_keys)), t.locked_until > now
+            or_(*(_match(scope, key) for scope, key in keys)), t.locked_until > now
         )
     ).scalar_one()
 
 
 def record_failure(
-    conn: Connection, throttle_keys: list[tuple[str, str]], now: datetime, policy: LockoutPolicy
+    conn: Connection, keys: list[tuple[str, str]], now: datetime, policy: LockoutPolicy
 ) -> list[tuple[str, str]]:
     """Count one failure on each key; the keys this failure locked."""
     t = login_throttle.c
     locked = []
-    for scope, key in throttle_keys:
+    for scope, key in keys:
         conn.execute(
             insert_ignoring_conflicts(conn, login_throttle, ["scope", "key"]).values(
                 scope=scope, key=key, failures=0, window_started_at=now
@@ -92,7 +71,7 @@ def record_failure(
 
 
 def clear_account(conn: Connection, username: str) -> None:
-    conn.execute(delete(login_throttle).where(_match(ACCOUNT, keys(username, None)[0][1])))
+    conn.execute(delete(login_throttle).where(_match(ACCOUNT, throttle_keys(username, None)[0][1])))
 
 
 def purge_stale(conn: Connection, now: datetime, policy: LockoutPolicy) -> int:

@@ -1,4 +1,9 @@
-"""Read models for the API: the filtered message list (keyset pagination) and the dashboard stats."""
+"""What the API and the dashboard read: a message with its parts and history, the filtered list
+(keyset pagination), the latest messages, the figures of the stats, the outbox depth, a ping.
+
+A message is selected in one shape everywhere (:func:`message_rows`): its own columns with its
+event's key and client (None for a reply to a citizen's SMS, which belongs to no event).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Select, and_, case, func, select, text
 
 from gateway.domain.status import MessageStatus, Priority
 
-from .models import broadcasts, callbacks, events, messages
+from .broadcasts import UNFINISHED
+from .models import broadcasts, callbacks, events, message_parts, message_status_history, messages
 
 FAILED_STATUSES = (
     MessageStatus.FAILED.value,
@@ -18,6 +24,35 @@ FAILED_STATUSES = (
     MessageStatus.REJECTED.value,
     MessageStatus.EXPIRED.value,
 )
+
+
+def ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
+def message_rows() -> Select:
+    """Every column of ``messages`` with ``event_key`` and ``client_id`` of its event."""
+    return select(messages, events.c.event_key, events.c.client_id).select_from(
+        messages.outerjoin(events, events.c.id == messages.c.event_id)
+    )
+
+
+def get_message(conn: Connection, message_id: int) -> dict | None:
+    """The message with ``parts`` (by seq) and ``history`` (oldest first), or None."""
+    row = conn.execute(message_rows().where(messages.c.id == message_id)).mappings().first()
+    if row is None:
+        return None
+    h = message_status_history.c
+    history = conn.execute(
+        select(h.status, h.at, h.detail).where(h.message_id == message_id).order_by(h.id)
+    ).mappings()
+    p = message_parts.c
+    parts = conn.execute(
+        select(p.seq, p.smsc_message_id, p.status, p.error_code, p.submitted_at, p.done_at)
+        .where(p.message_id == message_id)
+        .order_by(p.seq)
+    ).mappings()
+    return {**row, "history": [dict(r) for r in history], "parts": [dict(r) for r in parts]}
 
 
 @dataclass(slots=True)
@@ -33,13 +68,9 @@ class MessageFilter:
 
 
 def list_messages(conn: Connection, f: MessageFilter) -> tuple[list[dict], int | None]:
-    """Newest first; returns (rows, the cursor for the next page or None)."""
+    """A client's messages, newest first; returns (rows, the cursor of the next page or None)."""
     m = messages.c
-    query = (
-        select(messages, events.c.event_key)
-        .join(events, events.c.id == m.event_id)
-        .where(events.c.client_id == f.client_id)
-    )
+    query = message_rows().where(events.c.client_id == f.client_id)
     if f.statuses:
         query = query.where(m.status.in_(list(f.statuses)))
     if f.event_key is not None:
@@ -58,12 +89,25 @@ def list_messages(conn: Connection, f: MessageFilter) -> tuple[list[dict], int |
     return rows, (rows[-1]["id"] if more and rows else None)
 
 
+def recent_messages(conn: Connection, limit: int = 25) -> list[dict]:
+    """The latest messages of every client and the replies to citizens, newest first."""
+    query = message_rows().order_by(messages.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def outbox_depth(conn: Connection) -> dict[str, int]:
+    """Messages by status."""
+    m = messages.c
+    return {
+        status: count for status, count in conn.execute(select(m.status, func.count()).group_by(m.status))
+    }
+
+
 def stats(conn: Connection, now: datetime) -> dict:
+    """Counts by status, what waits by priority, the last hour's counts, broadcasts and callbacks."""
     m = messages.c
     by_status = {s.value: 0 for s in MessageStatus}
-    by_status.update(
-        dict(conn.execute(select(m.status, func.count()).group_by(m.status)).all())  # type: ignore[arg-type]
-    )
+    by_status.update(outbox_depth(conn))
     depth = {p.name.lower(): {"queued": 0, "held": 0} for p in Priority}
     waiting = conn.execute(
         select(m.priority, m.status, func.count())
@@ -91,7 +135,7 @@ def stats(conn: Connection, now: datetime) -> dict:
     )
     b = broadcasts.c
     running = conn.execute(
-        select(func.count()).select_from(broadcasts).where(b.status.in_(("pending", "running")))
+        select(func.count()).select_from(broadcasts).where(b.status.in_(UNFINISHED))
     ).scalar_one()
     pending_callbacks = conn.execute(
         select(func.count()).select_from(callbacks).where(callbacks.c.status == "pending")

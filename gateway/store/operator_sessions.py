@@ -1,4 +1,4 @@
-"""Server-side sessions: a random token in the cookie, its SHA-256 in the database.
+"""Operators' server-side sessions: a random token in the cookie, its SHA-256 in the database.
 
 A session ends at logout, when its operator is disabled or changes password, after ``lifetime``
 whatever the activity, and after ``idle`` without a request (an open dashboard keeps its session
@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from gateway.store.models import operator_sessions, operators
+from gateway.domain.operators import Operator, OperatorSession, SessionPolicy
 
-from .accounts import Operator, operator_from_row
+from .models import operator_sessions, operators
+from .operators import operator_from_row
 
 TOKEN_BYTES = 32
 MAX_TOKEN_LENGTH = 128
-
-
-@dataclass(frozen=True)
-class SessionPolicy:
-    lifetime: timedelta
-    idle: timedelta
-    touch_every: timedelta = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class OperatorSession:
-    id: int
-    operator: Operator
-    csrf_token: str
-    expires_at: datetime
 
 
 def token_digest(token: str) -> str:

@@ -1,20 +1,16 @@
 """The audit log: who did what, when, to what and from which address, in the database.
 
-``record`` writes a row inside the caller's transaction (so an action and its entry commit
-together); ``audit`` writes one for the operator of a dashboard request.
+``record`` writes a row inside the caller's transaction, so an action and its entry commit
+together (gateway/http/operators/context.py ``audit`` writes one for a dashboard request).
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
-from aiohttp import web
 from sqlalchemy import Connection, insert, select
 
-from gateway.store.models import audit_log
-
-from .context import OPERATOR_AUTH, SESSION, client_address
+from .models import audit_log
 
 
 def record(
@@ -41,27 +37,8 @@ def record(
     )
 
 
-async def audit(
-    request: web.Request, action: str, target: str | None = None, detail: dict | None = None
-) -> None:
-    """Record what the signed-in operator of ``request`` did: ``message.view_number``,
-    ``broadcast.cancel``… (``target`` names what it was done to, such as ``message:42``)."""
-    auth = request.config_dict[OPERATOR_AUTH]
-    session = request[SESSION]
-    entry = functools.partial(
-        record,
-        at=auth.now(),
-        action=action,
-        actor=session.operator.username,
-        operator_id=session.operator.id,
-        target=target,
-        detail=detail,
-        address=client_address(request, auth.trust_forwarded_for),
-    )
-    await auth.db.run(entry)
-
-
 def recent(conn: Connection, limit: int = 50, actor: str | None = None) -> list[dict]:
+    """The latest entries, newest first; only ``actor``'s when given."""
     a = audit_log.c
     query = select(a.at, a.actor, a.action, a.target, a.detail, a.address).order_by(a.id.desc()).limit(limit)
     if actor:

@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.models import operators
+from gateway.domain.operators import Operator, OperatorExists, Role, UnknownOperator, normalize_username
 
-from .roles import Role
-
-USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-
-
-class OperatorExists(ValueError):
-    pass
-
-
-class UnknownOperator(LookupError):
-    pass
-
-
-def normalize_username(raw: str) -> str:
-    """Names are case-insensitive: stored and looked up in lower case."""
-    name = raw.strip().lower()
-    if not USERNAME.fullmatch(name):
-        raise ValueError(
-            f"invalid operator name {raw!r}: 1 to 64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-@dataclass(frozen=True)
-class Operator:
-    id: int
-    username: str
-    role: Role
-    disabled: bool
+from .models import operators
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Signing in and out: password check, lockout, a new server-side session, the audit entries.
+"""Operators signing in and out: password check, lockout, a new server-side session, the audit
+entries; and the session of a cookie's token.
 
 Every answer to a refused login is the same whether the name exists, is disabled or the password
 is wrong; only the audit log (read by admins) says which.
@@ -6,15 +7,60 @@ is wrong; only the audit log (read by admins) says which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from . import accounts, lockout, sessions
-from .audit import record
-from .context import OperatorAuth
-from .sessions import OperatorSession
+from config.settings import DashboardSettings
+from gateway import clock
+from gateway.domain.operators import LockoutPolicy, OperatorSession, SessionPolicy, throttle_keys
+from gateway.store import login_throttle, operator_sessions
+from gateway.store import operators as accounts
+from gateway.store.audit import record
+from gateway.store.db import Database
+
+from .passwords import Passwords
+
+
+@dataclass
+class OperatorAuth:
+    """What signing in needs: the database, the session and lockout policies, the password hasher."""
+
+    db: Database
+    sessions: SessionPolicy
+    lockout: LockoutPolicy
+    secure_cookies: bool = False  # Secure cookies even over plain HTTP (TLS ends at a proxy)
+    trust_forwarded_for: bool = False  # the client address is the last X-Forwarded-For entry
+    passwords: Passwords = field(default_factory=Passwords)
+    now: Callable[[], datetime] = clock.utcnow
+
+    @classmethod
+    def from_settings(
+        cls,
+        db: Database,
+        settings: DashboardSettings,
+        passwords: Passwords | None = None,
+        now: Callable[[], datetime] = clock.utcnow,
+    ) -> OperatorAuth:
+        return cls(
+            db=db,
+            sessions=SessionPolicy(
+                lifetime=timedelta(hours=settings.session_hours),
+                idle=timedelta(minutes=settings.idle_minutes),
+            ),
+            lockout=LockoutPolicy(
+                max_failures=settings.max_failures,
+                max_failures_per_address=settings.max_failures_per_address,
+                window=timedelta(minutes=settings.failure_window_minutes),
+                lock_for=timedelta(minutes=settings.lockout_minutes),
+            ),
+            secure_cookies=settings.secure_cookies,
+            trust_forwarded_for=settings.trust_forwarded_for,
+            passwords=passwords or Passwords(),
+            now=now,
+        )
 
 
 @dataclass(frozen=True)
@@ -28,7 +74,7 @@ def _check_lock(
     conn: Connection, username: str, address: str | None, now: datetime
 ) -> tuple[datetime | None, accounts.Account | None]:
     """(the lock in force, or None and the account of that name if there is one)."""
-    until = lockout.locked_until(conn, lockout.keys(username, address), now)
+    until = login_throttle.locked_until(conn, throttle_keys(username, address), now)
     if until is not None:
         record(
             conn,
@@ -53,15 +99,15 @@ def _succeed(
 ) -> LoginOutcome:
     now = auth.now()
     operator = account.operator
-    until = lockout.locked_until(conn, lockout.keys(operator.username, address), now)
+    until = login_throttle.locked_until(conn, throttle_keys(operator.username, address), now)
     if until is not None:  # locked by failures that happened while the password was being checked
         return LoginOutcome(locked_until=until)
-    lockout.clear_account(conn, operator.username)
+    login_throttle.clear_account(conn, operator.username)
     accounts.record_login(conn, operator.id, now)
     if new_hash:
         accounts.replace_hash(conn, operator.id, new_hash)
-    sessions.purge_expired(conn, now, auth.sessions)
-    token, session = sessions.open_session(conn, operator, now, auth.sessions, address, user_agent)
+    operator_sessions.purge_expired(conn, now, auth.sessions)
+    token, session = operator_sessions.open_session(conn, operator, now, auth.sessions, address, user_agent)
     record(
         conn,
         now,
@@ -91,7 +137,7 @@ def _fail(
         detail={"reason": reason},
         address=address,
     )
-    newly = lockout.record_failure(conn, lockout.keys(username, address), now, auth.lockout)
+    newly = login_throttle.record_failure(conn, throttle_keys(username, address), now, auth.lockout)
     until = now + auth.lockout.lock_for if newly else None
     for scope, key in newly:
         record(
@@ -104,7 +150,7 @@ def _fail(
             detail={"until": until.isoformat(), "failures": auth.lockout.limit(scope)},
             address=address,
         )
-    lockout.purge_stale(conn, now, auth.lockout)
+    login_throttle.purge_stale(conn, now, auth.lockout)
     return LoginOutcome(locked_until=until)
 
 
@@ -122,7 +168,7 @@ async def log_in(
 
 
 def _close(conn: Connection, auth: OperatorAuth, session: OperatorSession, address: str | None) -> None:
-    sessions.close(conn, session.id)
+    operator_sessions.close(conn, session.id)
     operator = session.operator
     record(
         conn,
@@ -143,4 +189,4 @@ async def log_out(auth: OperatorAuth, session: OperatorSession, address: str | N
 async def current_session(auth: OperatorAuth, token: str | None) -> OperatorSession | None:
     if not token:
         return None
-    return await auth.db.run(sessions.load, token, auth.now(), auth.sessions)
+    return await auth.db.run(operator_sessions.load, token, auth.now(), auth.sessions)

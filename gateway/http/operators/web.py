@@ -18,12 +18,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.http.problems import Problem
+from gateway.domain.operators import Role
+from gateway.services.operator_auth import OperatorAuth, current_session, log_in, log_out
 
+from ..operations import OPERATOR, PUBLIC, Operation, content, no_body, problem
+from ..problems import Problem
 from . import pages
-from .context import OPERATOR_AUTH, SESSION, OperatorAuth, client_address
-from .login import current_session, log_in, log_out
-from .roles import Role
+from .context import OPERATOR_AUTH, SESSION, client_address
 
 SESSION_COOKIE = "smsgw_session"
 LOGIN_COOKIE = "smsgw_login"
@@ -240,9 +241,44 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-def add_routes(app: web.Application) -> None:
-    """The login page (GET shows it, POST signs in) and logout (POST) on an operators' app."""
-    login = app.router.add_resource("/login", name=LOGIN)
-    login.add_route("GET", login_form)
-    login.add_route("POST", login_submit)
-    app.router.add_post("/logout", logout, name=LOGOUT)
+def operations(mount: str) -> tuple[Operation, ...]:
+    """The login page (GET shows it, POST signs in) and logout (POST) of an operators' app at ``mount``."""
+    html = "text/html"
+    return (
+        Operation(
+            "GET",
+            f"{mount}/login",
+            login_form,
+            "loginPage",
+            "The operators' login form (Spanish; ?lang=en for English)",
+            {"200": content(html, "HTML page"), "303": no_body("already signed in: to the page asked for")},
+            security=PUBLIC,
+            name=LOGIN,
+        ),
+        Operation(
+            "POST",
+            f"{mount}/login",
+            login_submit,
+            "login",
+            "Sign in with the form fields username, password and csrf_token; sets the session cookie",
+            {
+                "303": no_body("signed in: to the page asked for"),
+                "401": content(html, "wrong name or password (the form again)"),
+                "403": problem("Missing or wrong CSRF token"),
+                "422": content(html, "a field is empty"),
+                "429": content(html, "locked after repeated failures; Retry-After says until when"),
+            },
+            security=PUBLIC,
+            name=LOGIN,
+        ),
+        Operation(
+            "POST",
+            f"{mount}/logout",
+            logout,
+            "logout",
+            f"End the session ({CSRF_HEADER} header or {CSRF_FIELD} form field)",
+            {"303": no_body("to the login page"), "403": problem("Missing or wrong CSRF token")},
+            security=OPERATOR,
+            name=LOGOUT,
+        ),
+    )
