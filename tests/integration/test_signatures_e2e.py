@@ -1,18 +1,19 @@
-"""Two gateway runtimes on one database (as two processes behind a load balancer would be): a
-signature accepted by one is refused by the other; a CRM that signs its retry again is answered."""
+"""Two gateway processes' worth on one database behind a load balancer (one of them an api-only
+process): a signature accepted by one is refused by the other; a CRM that signs its retry again
+is answered; the message is delivered by the process that runs the links."""
 
 from __future__ import annotations
 
 import json
 
-from gateway.roles import build
+from gateway.roles import Role, build
 
 from .conftest import Api, carrier_ports, case_received, gateway_settings
 
 
 async def test_a_replay_to_another_runtime_on_the_same_database_is_refused(db_url, simulator):
     first = build(gateway_settings(db_url, carrier_ports(simulator)))
-    second = build(gateway_settings(db_url, carrier_ports(simulator)))
+    second = build(gateway_settings(db_url, carrier_ports(simulator)), Role.API)
     await first.start()
     await second.start()
     to_first = Api(first.url)
