@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 
 import aiohttp
 import pytest
@@ -12,7 +13,7 @@ from gateway.http.signing import Signer
 from gateway.roles import Gateway, build
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings
-from tests.conftest import make_settings
+from tests.conftest import _truncate_postgres, make_settings
 
 SECRET = "test-secret"
 CLIENT = "cesac"
@@ -151,3 +152,20 @@ def case_received(
         "case": {"folio": folio, "category": "Fuga de agua"},
         "citizen": {"msisdn": msisdn, "name": "Ana", "language": "es"},
     }
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template):
+    path = tmp_path / "smsgw.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def both_url(request, tmp_path, sqlite_template):
+    """For tests that run on both databases but need their own SQLite file."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    url = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 from datetime import timedelta
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from gateway import clock
@@ -26,28 +24,11 @@ from gateway.store import outbox, reads
 from gateway.store.models import messages, mobile_messages
 from simulator.app import Simulator
 from simulator.settings import load_settings as load_simulator_settings
-from tests.conftest import _truncate_postgres, make_settings
+from tests.conftest import make_settings
 from textcodec.encoding import encode_text
 
 FINAL = {s.value for s in FINAL_STATUSES}
 FIRST_NUMBER = 5510000000
-
-
-@pytest.fixture
-def sqlite_url(tmp_path, sqlite_template):
-    path = tmp_path / "smsgw.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def both_url(request, tmp_path, sqlite_template):
-    """The faults that matter most run on PostgreSQL too."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
-    url = request.getfixturevalue("postgres_url")
-    _truncate_postgres(url)
-    return url
 
 
 def sim_settings(carriers: dict[str, dict]):

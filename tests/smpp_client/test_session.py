@@ -514,3 +514,43 @@ async def test_a_request_of_the_caller_gets_its_own_answer_even_an_enquire_link(
             conn.respond(probe)
             assert (await asyncio.wait_for(answer, 5)).command_id == Cmd.ENQUIRE_LINK_RESP
             assert session.unexpected == {}
+
+
+async def test_an_smsc_that_waits_for_each_answer_is_told_apart_from_one_that_does_not():
+    """The handler hears whether answering may wait (patient): an SMSC seen with two deliver_sm
+    unanswered does not wait for each answer; one not seen so within its first deliveries does."""
+    from smpp_client.connection import PATIENCE_PROBE
+
+    seen: list[bool] = []
+    held: asyncio.Queue = asyncio.Queue()
+
+    def deliver(session, p, respond, patient=False):
+        seen.append(patient)
+        held.put_nowait(respond)
+
+    def receipt(seq: int) -> bytes:
+        return codec.make(
+            Cmd.DELIVER_SM, seq, esm_class=0x04, short_message=f"id:{seq} stat:DELIVRD".encode()
+        )
+
+    count = PATIENCE_PROBE + 2
+    async with RawSmsc() as smsc:
+        session, _ = make_session(smsc.port, deliver=deliver)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            for seq in range(1, count + 1):  # one at a time, each after its answer
+                conn.send(receipt(seq))
+                respond = await asyncio.wait_for(held.get(), 5)
+                respond(Status.ESME_ROK)
+                await conn.read_until(Cmd.DELIVER_SM_RESP)
+            assert seen[:PATIENCE_PROBE] == [True] * PATIENCE_PROBE and seen[-2:] == [False, False]
+    seen.clear()
+    async with RawSmsc() as smsc:
+        session, _ = make_session(smsc.port, deliver=deliver)
+        async with running(session):
+            conn = await smsc.accept_bound()
+            for seq in range(1, count + 1):  # all sent before any answer
+                conn.send(receipt(seq))
+            for _ in range(count):
+                (await asyncio.wait_for(held.get(), 5))(Status.ESME_ROK)
+            assert len(seen) == count and all(seen)

@@ -184,3 +184,30 @@ async def test_an_ambiguous_receipt_is_given_up_after_its_time(db):
             await asyncio.wait_for(writer.next_commit(), 5)
     assert writer.receipts_ambiguous == {"telcel": 1}
     assert {_status(db, m) for m in (a, b)} == {"submitted"}
+
+
+async def test_a_trickle_of_changes_is_written_in_one_batch_after_the_linger(db):
+    ids = db.transaction(outbox.enqueue, _rows(5), NOW)
+    writer = StatusWriter(db, linger_seconds=0.3, linger_batch=50)
+    async with running(writer):
+        commit = asyncio.ensure_future(writer.next_commit())
+        for mid in ids:  # one by one, as a carrier at its speed limit answers
+            writer.post(outbox.Submitted(mid, "telcel", [f"s{mid}"], NOW))
+            await asyncio.sleep(0)
+        await asyncio.wait_for(commit, 5)
+        assert writer.batches == 1 and writer.changes_written == 5
+    assert {_status(db, mid) for mid in ids} == {"submitted"}
+
+
+async def test_an_urgent_change_ends_the_linger_and_a_full_batch_does_too(db):
+    ids = db.transaction(outbox.enqueue, _rows(60), NOW)
+    writer = StatusWriter(db, linger_seconds=60, linger_batch=50)  # a linger no test would wait out
+    async with running(writer):
+        stored = asyncio.get_running_loop().create_future()
+        writer.post(outbox.Submitted(ids[0], "telcel", ["u"], NOW), stored, urgent=True)
+        await asyncio.wait_for(stored, 5)  # a receipt from an SMSC that waits for each answer
+        commit = asyncio.ensure_future(writer.next_commit())
+        for mid in ids[1:51]:  # fifty: worth a batch of its own
+            writer.post(outbox.Submitted(mid, "telcel", [f"s{mid}"], NOW))
+        await asyncio.wait_for(commit, 5)
+        assert writer.changes_written == 51
