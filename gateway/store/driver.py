@@ -81,10 +81,17 @@ def datetime_to_db(conn: Connection) -> Callable[[datetime | None], Any]:
     """How a naive UTC datetime is bound for this connection's dialect (the column type's own
     conversion: on SQLite the string SQLAlchemy stores, on PostgreSQL the datetime itself)."""
     dialect = conn.dialect
+    if dialect.name == "sqlite":
+        return _sqlite_datetime
     process = messages.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return lambda value: value
     return lambda value: None if value is None else process(value)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # what SQLAlchemy's SQLite DATETIME stores ("2026-12-01 10:00:00.000000"), written in C
+    return None if value is None else value.isoformat(" ", "microseconds")
 
 
 def datetime_from_db(conn: Connection) -> Callable[[Any], datetime | None]:
