@@ -10,9 +10,11 @@ environment variable named by ``api_key_env``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .secrets import WithSecrets
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -42,9 +44,7 @@ DEFAULT_CLOSED_STATES = [
 DEFAULT_CLOSING_NOTES = [r"duplicad", r"duplicate", r"improcedente", r"no procede", r"cancelad"]
 
 
-class _Adapter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Adapter(WithSecrets):
     kind: str
     client: str = Field(min_length=1)  # the [[crm_clients]] id it acts for
     name: str | None = Field(None, pattern=_NAME)  # default: "<kind>-<client>"
@@ -57,6 +57,7 @@ class _Adapter(BaseModel):
 class Open311AdapterSettings(_Adapter):
     """A GeoReport v2 endpoint polled every ``every_seconds``."""
 
+    secrets: ClassVar[dict[str, str]] = {"api_key": "keys"}
     kind: Literal["open311"]
     url: str  # the endpoint root: requests.json / requests.xml under it
     format: Literal["json", "xml"] = "json"
@@ -105,13 +106,6 @@ class Open311AdapterSettings(_Adapter):
             raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
         return v.rstrip("/")
 
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _no_key_in_file(cls, v: object, info: ValidationInfo) -> object:
-        if (info.context or {}).get("from_file"):
-            raise ValueError("keys do not go in the configuration: set api_key_env")
-        return v
-
     @field_validator("status_map")
     @classmethod
     def _lower_keys(cls, v: dict[str, str]) -> dict[str, str]:
@@ -143,11 +137,7 @@ class Open311AdapterSettings(_Adapter):
         return v
 
     @model_validator(mode="after")
-    def _fill_key(self, info: ValidationInfo) -> Open311AdapterSettings:
-        if self.api_key_env and not self.api_key:
-            from config.settings import _resolve_secret
-
-            self.api_key = _resolve_secret(self.api_key_env, info) or ""
+    def _consistent(self) -> Open311AdapterSettings:
         if self.server_timezone is not None:
             from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -10,6 +10,8 @@ consumers need not know each other. The roles:
 - ``dispatch``: the carrier links, the dispatcher, the status writer, citizens' SMS, the fan-out,
   reminders, expiry, the quiet-hours release, CRM callbacks and pollers; serves health and metrics.
 - ``all``: both, in one process (``smsgw serve`` by default, and ``smsgw demo``).
+
+Over 400 lines: the whole wiring, read top to bottom in construction order, is the point of it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .domain.composer import Composer
 from .domain.notices import NoticePolicy
 from .domain.preview import TemplateReport, check_templates
 from .domain.status import Priority
+from .domain.subscriptions import Catalogue
 from .domain.templates import DEFAULT_DIRECTORY, TemplateRenderer
 from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
@@ -57,6 +60,8 @@ from .services.intake import IntakeService
 from .services.link_events import LinkEventHandler, msisdn_e164
 from .services.operator_actions import OperatorActions
 from .services.operator_auth import OperatorAuth
+from .services.reply_texts import ReplyTexts
+from .services.subscriptions import SubscriptionService
 from .signals import CommitFeed, Signals
 from .store import outbox
 from .store.db import Database
@@ -94,12 +99,7 @@ def _hhmm(value: str) -> clock_time:
 
 def config_path(settings: Settings, value: str | None) -> Path | None:
     """A path from the configuration: relative to the configuration file's folder."""
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_absolute() and settings.source_path is not None:
-        path = settings.source_path.parent / path
-    return path
+    return settings.path(value)
 
 
 def template_directory(settings: Settings) -> Path:
@@ -138,21 +138,26 @@ def build_policy(settings: Settings) -> NoticePolicy:
     )
 
 
+def callback_queue(settings: Settings) -> CallbackQueue:
+    """The CRM callbacks a transaction queues: to every client with a callback URL."""
+    return CallbackQueue({c.id: c.callback_url for c in settings.crm_clients if c.callback_url})
+
+
 def check_notice_templates(settings: Settings, policy: NoticePolicy | None = None) -> list[TemplateReport]:
     """Every notice template against the maximum parts (raises TemplateTooLong)."""
     policy = policy or build_policy(settings)
     return check_templates(policy.composer, policy.max_segments, [z.name for z in policy.zones.zones])
 
 
-def build_inbox(settings: Settings, db: Database | None, policy: NoticePolicy, **wiring) -> CitizenInbox:
-    return CitizenInbox(db, policy, settings.replies, max_segments=settings.templates.max_segments, **wiring)
+def reply_texts(settings: Settings, policy: NoticePolicy) -> ReplyTexts:
+    return ReplyTexts(policy.composer, settings.replies, settings.templates.max_segments)
 
 
 def check_all_templates(settings: Settings) -> None:
     """Notice and reply templates (raises TemplateTooLong naming every one at fault)."""
     policy = build_policy(settings)
     check_notice_templates(settings, policy)
-    build_inbox(settings, None, policy).check_templates()
+    reply_texts(settings, policy).check()
 
 
 # --- a running gateway ----------------------------------------------------------------------------
@@ -305,13 +310,18 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     check_notice_templates(s, policy)  # refuses templates that can exceed the maximum parts
     db = Database(s.database.url)
     signals = Signals()
-    callbacks = CallbackQueue({c.id: c.callback_url for c in s.crm_clients if c.callback_url})
+    callbacks = callback_queue(s)
     commits = CommitFeed()
     signatures = SeenSignatures(db, s.gateway.signature_tolerance_seconds)
     intake = IntakeService(db, policy, IntakeBatcher(db, policy, clock.now), signals, signatures)
+    subscriptions = SubscriptionService(
+        Catalogue(policy.zones, policy.languages), callbacks.message_status if callbacks.enabled else None
+    )
     crm = CrmAdapters(s, db, intake, owner=node_id)
     links = (
-        _build_links(s, db, policy, signals, callbacks, commits, crm, node_id) if role.runs_links else None
+        _build_links(s, db, policy, signals, callbacks, commits, crm, subscriptions, node_id)
+        if role.runs_links
+        else None
     )
     readiness: dict[str, ReadinessCheck] = {}
     jobs: list[Job] = []
@@ -342,6 +352,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             secrets={c.id: c.secret for c in s.crm_clients},
             crm_mappings=crm.mappings,
             actions=OperatorActions(db, policy, signals, callbacks),
+            subscriptions=subscriptions,
             max_body_bytes=s.gateway.max_body_bytes,
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
         )
@@ -381,6 +392,7 @@ def _build_links(
     callbacks: CallbackQueue,
     commits: CommitFeed,
     crm: CrmAdapters,
+    subscriptions: SubscriptionService,
     node_id: str,
 ) -> Links:
     in_transaction = [callbacks.status_changes] if callbacks.enabled else []
@@ -392,8 +404,15 @@ def _build_links(
     writer = StatusWriter(
         db, receipt_ids=receipt_ids, in_transaction=in_transaction, after_commit=after_commit
     )
-    inbox = build_inbox(
-        s, db, policy, on_queued=signals.outbox.set, callbacks=callbacks, on_callbacks=signals.callbacks.set
+    inbox = CitizenInbox(
+        db,
+        policy,
+        subscriptions,
+        s.replies,
+        max_segments=s.templates.max_segments,
+        on_queued=signals.outbox.set,
+        callbacks=callbacks,
+        on_callbacks=signals.callbacks.set,
     )
     link_events = LinkEventHandler(
         writer, crm.citizen_inbox(inbox), on_bind=lambda _change: signals.outbox.set()

@@ -1,4 +1,4 @@
-"""``smsgw subscribers import`` and ``smsgw citizens export / forget`` (issue 6).
+"""``smsgw subscribers import`` and ``smsgw citizens export / forget``.
 
 They need the database and the zone catalogue, not the carriers nor the CRM secrets: the
 configuration is read without requiring the secrets' environment variables.
@@ -10,68 +10,61 @@ unknown to ``export``; 2 nothing could be done (configuration, file, schema, num
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from config.settings import DEFAULT_CONFIG, ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from gateway.services.citizen_data import CitizenData
+
+T = TypeVar("T")
 
 
 def _settings(path: str | None) -> Settings:
     from config.settings import load_settings
-    from gateway.cli.main import _AnySecret, _fail
+    from gateway.cli.common import AnySecret, fail
 
     try:
-        return load_settings(path or DEFAULT_CONFIG, env=_AnySecret(os.environ))
+        return load_settings(path or DEFAULT_CONFIG, env=AnySecret(os.environ))
     except ConfigError as exc:
-        _fail(str(exc))
-        raise
-
-
-def _number(raw: str) -> str:
-    from gateway.cli.main import _fail
-    from gateway.domain.phone import InvalidNumber, normalize_msisdn
-
-    try:
-        return normalize_msisdn(raw)
-    except InvalidNumber as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
 
 
 def cmd_subscribers_import(args: argparse.Namespace) -> None:
-    from gateway.cli.main import _check_schema, _fail
-    from gateway.domain.templates import languages_in
+    from gateway.cli.common import check_schema, fail
+    from gateway.cli.progress import ProgressBar
+    from gateway.domain.subscriptions import Catalogue
+    from gateway.domain.templates import DEFAULT_DIRECTORY, languages_in
     from gateway.domain.zones import DEFAULT_ZONES_FILE, load_zones
-    from gateway.roles import template_directory
-    from gateway.services.subscriber_import import ImportReport, ProgressBar, import_subscribers
+    from gateway.services.subscriber_import import ImportReport, import_subscribers
+    from gateway.services.subscriptions import SubscriptionService
     from gateway.store.db import make_engine
 
     settings = _settings(args.config)
-    _check_schema(settings)
-    zones_file = DEFAULT_ZONES_FILE
-    if settings.notices.zones_file:  # relative to the configuration file, as gateway/notices.py reads it
-        zones_file = Path(settings.notices.zones_file).expanduser()
-        if not zones_file.is_absolute() and settings.source_path is not None:
-            zones_file = settings.source_path.parent / zones_file
+    check_schema(settings)
     try:
-        directory = load_zones(zones_file)
+        directory = load_zones(settings.path(settings.notices.zones_file) or DEFAULT_ZONES_FILE)
     except (ValueError, OSError) as exc:
-        _fail(f"zones: {exc}")
+        fail(f"zones: {exc}")
+    languages = languages_in(settings.path(settings.templates.directory) or DEFAULT_DIRECTORY)
+    service = SubscriptionService(Catalogue(directory, languages))
     engine = make_engine(settings.database.url)
+    gc.freeze()  # what start-up built lives to the end: the collector's passes over the rows skip it
     report: ImportReport | None = None
     try:
         report = import_subscribers(
-            engine,
-            args.file,
-            directory,
-            chunk_rows=args.chunk,
-            progress=None if args.quiet else ProgressBar(),
-            languages=languages_in(template_directory(settings)),
+            service, engine, args.file, chunk_rows=args.chunk, progress=None if args.quiet else ProgressBar()
         )
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        _fail(f"import: {exc}")
+        fail(f"import: {exc}")
     finally:
         engine.dispose()
     if report.bad:
@@ -81,19 +74,32 @@ def cmd_subscribers_import(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
-def cmd_citizens_export(args: argparse.Namespace) -> None:
-    from gateway.cli.main import _check_schema
+def _citizen_data(args: argparse.Namespace, act: Callable[[CitizenData, Connection, str], T]) -> T:
+    """``act(service, conn, number)`` with the citizens' data service, in one transaction."""
+    from gateway.cli.common import check_schema, fail
+    from gateway.domain.phone import InvalidNumber
+    from gateway.roles import callback_queue
+    from gateway.services.citizen_data import CitizenData
     from gateway.store.db import Database
-    from gateway.store.privacy import export
 
     settings = _settings(args.config)
-    _check_schema(settings)
-    msisdn = _number(args.number)
+    check_schema(settings)
+    callbacks = callback_queue(settings)
+    service = CitizenData(callbacks.message_status if callbacks.enabled else None)
     db = Database(settings.database.url)
     try:
-        data = db.transaction(export, msisdn)
+        return db.transaction(lambda conn: act(service, conn, args.number))
+    except InvalidNumber as exc:
+        fail(str(exc))
+        raise
     finally:
         db.close()
+
+
+def cmd_citizens_export(args: argparse.Namespace) -> None:
+    from gateway.services.citizen_data import CitizenData
+
+    msisdn, data = _citizen_data(args, CitizenData.export)
     if data is None:
         print(f"smsgw: nothing is held about {msisdn}", file=sys.stderr)
         raise SystemExit(1)
@@ -101,19 +107,9 @@ def cmd_citizens_export(args: argparse.Namespace) -> None:
 
 
 def cmd_citizens_forget(args: argparse.Namespace) -> None:
-    from gateway import clock
-    from gateway.cli.main import _check_schema
-    from gateway.store.db import Database
-    from gateway.store.privacy import forget
+    from gateway.services.citizen_data import CitizenData
 
-    settings = _settings(args.config)
-    _check_schema(settings)
-    msisdn = _number(args.number)
-    db = Database(settings.database.url)
-    try:
-        result = db.transaction(forget, msisdn, clock.utcnow())
-    finally:
-        db.close()
+    msisdn, result = _citizen_data(args, CitizenData.forget)
     erased = result["erased"]
     lines = [
         f"{msisdn}: personal data erased; the number is kept, opted out, so it is never messaged again.",

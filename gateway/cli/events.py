@@ -13,22 +13,22 @@ import sys
 
 
 def _client(settings, client_id: str) -> None:
-    from gateway.cli.main import _fail
+    from gateway.cli.common import fail
 
     if settings.crm_client(client_id) is None:
         known = ", ".join(c.id for c in settings.crm_clients) or "none configured"
-        _fail(f"unknown CRM client {client_id!r} (crm_clients: {known})")
+        fail(f"unknown CRM client {client_id!r} (crm_clients: {known})")
 
 
 def cmd_events_import(args: argparse.Namespace) -> None:
     from gateway import clock
     from gateway.cli.citizens import _settings
-    from gateway.cli.main import _check_schema, _check_templates, _fail
+    from gateway.cli.common import check_schema, check_templates, fail
+    from gateway.cli.progress import ProgressBar
     from gateway.logging import configure_logging
     from gateway.roles import build_policy
     from gateway.services.event_import import import_events
     from gateway.services.intake import IntakeService
-    from gateway.services.subscriber_import import ProgressBar
     from gateway.signals import Signals
     from gateway.store.db import Database
     from gateway.store.intake import IntakeBatcher
@@ -38,12 +38,12 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     settings = _settings(args.config)
     configure_logging("console", "warning")  # the report says what happened, row by row
     _client(settings, args.client)
-    _check_schema(settings)
-    _check_templates(settings)
+    check_schema(settings)
+    check_templates(settings)
     try:
         policy = build_policy(settings)
     except (ValueError, OSError) as exc:
-        _fail(f"zones: {exc}")
+        fail(f"zones: {exc}")
     db = Database(settings.database.url)
 
     async def run():
@@ -59,7 +59,7 @@ def cmd_events_import(args: argparse.Namespace) -> None:
     try:
         report = asyncio.run(run())
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        _fail(f"import: {exc}")
+        fail(f"import: {exc}")
     finally:
         db.close()
     if report.bad:
@@ -72,18 +72,18 @@ def cmd_events_import(args: argparse.Namespace) -> None:
 def cmd_crm_phones_import(args: argparse.Namespace) -> None:
     from crm_adapters.phone_import import import_phone_numbers
     from gateway.cli.citizens import _settings
-    from gateway.cli.main import _check_schema, _fail
-    from gateway.services.event_import import bad_rows
+    from gateway.cli.common import check_schema, fail
+    from gateway.services.csv_files import bad_rows
     from gateway.store.db import Database
 
     settings = _settings(args.config)
     _client(settings, args.client)
-    _check_schema(settings)
+    check_schema(settings)
     db = Database(settings.database.url)
     try:
         report = import_phone_numbers(db, args.client, args.file)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        _fail(f"import: {exc}")
+        fail(f"import: {exc}")
     finally:
         db.close()
     if report.bad:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from config.settings import DEMO_CONFIG, ConfigError, Settings, load_settings
+from gateway.cli.common import AnySecret, check_crm_mappings, check_schema, check_templates, fail, load
 
 T = TypeVar("T")
 
@@ -22,19 +23,6 @@ DEMO_ENV_DEFAULTS = {
     "SMSGW_DEMO_SECRET": "demo-secret",
     "SMSGW_DEMO_SMSC_PASSWORD": "smsgw",
 }
-
-
-def _fail(message: str, code: int = 2) -> None:
-    print(f"smsgw: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def _load(path: str | None, default: Path | None = None) -> Settings:
-    try:
-        return load_settings(path or default)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise
 
 
 def _setup_logging(settings: Settings, fmt: str | None = None) -> None:
@@ -72,24 +60,13 @@ def _exit_now(code: int, why: str) -> None:
     os._exit(code)
 
 
-def _check_schema(settings: Settings) -> None:
-    from gateway.store.migrate import current, head
-
-    have = current(settings.database.url)
-    if have != head():
-        _fail(
-            f"the database is at revision {have or 'none'}, this smsgw needs {head()}: "
-            f"run `smsgw db upgrade --config {settings.source_path or 'PATH'}` first"
-        )
-
-
 # --- commands -------------------------------------------------------------------------------------
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from gateway.store.migrate import upgrade
 
-    settings = _load(args.config)
+    settings = load(args.config)
     _setup_logging(settings)
     upgrade(settings.database.url)
     print("database is at the latest revision")
@@ -98,11 +75,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from gateway.roles import Role, build
 
-    settings = _load(args.config)
+    settings = load(args.config)
     _setup_logging(settings)
-    _check_schema(settings)
-    _check_templates(settings)
-    _check_crm_mappings(settings)
+    check_schema(settings)
+    check_templates(settings)
+    check_crm_mappings(settings)
 
     grace = settings.gateway.shutdown_grace_seconds
 
@@ -133,7 +110,7 @@ def _simulator_settings(settings: Settings):
     try:
         return load_simulator_settings(settings.simulator)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def cmd_simulator(args: argparse.Namespace) -> None:
@@ -146,7 +123,7 @@ def cmd_simulator(args: argparse.Namespace) -> None:
     try:
         sim_settings = load_simulator_settings(args.config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     configure_logging("console", "info")
 
     async def main(stop: asyncio.Event) -> None:
@@ -178,15 +155,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
         try:
             env.update(port_overrides(read_toml(path), args.port_base))
         except (ConfigError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     try:
         settings = load_settings(path, env=env)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _setup_logging(settings)
     sim_settings = _simulator_settings(settings)
-    _check_templates(settings)
-    _check_crm_mappings(settings)
+    check_templates(settings)
+    check_crm_mappings(settings)
     upgrade(settings.database.url)
     ensure_demo_operator(settings.database.url)  # the dashboard's account, printed in the banner
 
@@ -208,53 +185,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _run(main)
 
 
-# --- templates (issue 5) ----------------------------------------------------------------------------
-
-
-def _check_templates(settings: Settings) -> None:
-    """A template that can render longer than [templates] max_segments stops start-up."""
-    from gateway.domain.preview import TemplateTooLong
-    from gateway.roles import check_all_templates
-
-    try:
-        check_all_templates(settings)
-    except (TemplateTooLong, ValueError, OSError) as exc:
-        _fail(f"templates: {exc}")
-
-
-def _check_crm_mappings(settings: Settings) -> None:
-    """A CRM mapping file with a mistake stops start-up with one line naming the key."""
-    from crm_adapters.wiring import load_mappings
-
-    try:
-        load_mappings(settings)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-class _AnySecret(dict):
-    """The environment, where every *_env secret counts as set: previews need no secrets."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> str:
-        return os.environ.get(key) or "(not needed for a preview)"
+# --- templates ------------------------------------------------------------------------------------
 
 
 def cmd_templates_preview(args: argparse.Namespace) -> None:
-    from config.settings import load_settings as load
     from gateway.domain.preview import TemplateTooLong, format_preview
     from gateway.roles import check_notice_templates
 
     try:
-        settings = load(args.config or DEMO_CONFIG, env=_AnySecret(os.environ))
+        settings = load_settings(args.config or DEMO_CONFIG, env=AnySecret(os.environ))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         reports = check_notice_templates(settings)
     except (TemplateTooLong, ValueError, OSError) as exc:
-        _fail(f"templates: {exc}", code=1)
+        fail(f"templates: {exc}", code=1)
     print(format_preview(reports, settings.templates.max_segments))
 
 
@@ -303,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview = templates_sub.add_parser("preview", help="each template's example with encoding and parts")
     preview.add_argument("--config", metavar="PATH", help="TOML configuration file (default: the demo's)")
     preview.set_defaults(func=cmd_templates_preview)
-    from gateway.cli.citizens import register  # issue 6: subscribers import, citizens export/forget
+    from gateway.cli.citizens import register  # subscribers import, citizens export/forget
 
     register(sub)
     from gateway.cli.operators import register as register_operators

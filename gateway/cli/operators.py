@@ -22,14 +22,14 @@ from gateway.domain.operators import Role
 
 def _settings(path: str | None) -> Settings:
     from config.settings import load_settings
-    from gateway.cli.main import _AnySecret, _check_schema, _fail
+    from gateway.cli.common import AnySecret, check_schema, fail
 
     try:
-        settings = load_settings(path or DEFAULT_CONFIG, env=_AnySecret(os.environ))
+        settings = load_settings(path or DEFAULT_CONFIG, env=AnySecret(os.environ))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
-    _check_schema(settings)
+    check_schema(settings)
     return settings
 
 
@@ -42,23 +42,23 @@ def _actor() -> str:
 
 def read_password(stdin=None) -> str:
     """The new password: a line of standard input, or asked twice at a terminal."""
-    from gateway.cli.main import _fail
+    from gateway.cli.common import fail
     from gateway.services.passwords import check_new_password
 
     stdin = stdin or sys.stdin
     if stdin.isatty():
         first = getpass.getpass("new password: ")
         if getpass.getpass("again: ") != first:
-            _fail("the two passwords differ; nothing was changed")
+            fail("the two passwords differ; nothing was changed")
         password = first
     else:
         password = stdin.readline().removesuffix("\n").removesuffix("\r")
         if not password:
-            _fail("no password on standard input (one line expected); nothing was changed")
+            fail("no password on standard input (one line expected); nothing was changed")
     try:
         return check_new_password(password)
     except ValueError as exc:
-        _fail(f"{exc}; nothing was changed")
+        fail(f"{exc}; nothing was changed")
         raise
 
 
@@ -69,13 +69,13 @@ def _database(settings: Settings):
 
 
 def _username(raw: str) -> str:
-    from gateway.cli.main import _fail
+    from gateway.cli.common import fail
     from gateway.domain.operators import normalize_username
 
     try:
         return normalize_username(raw)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
 
 

@@ -12,8 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .catalog import EVENT_KINDS
-from .languages import primary_subtag
-from .phone import MSISDN_SCHEMA, InvalidNumber, normalize_msisdn
+from .fields import LanguageTag, Msisdn, field_errors
 
 EMERGENCY_TYPES = ["emergency.alert"]  # the only types that may claim the emergency priority
 
@@ -30,25 +29,10 @@ class _Model(BaseModel):
 
 
 class Citizen(_Model):
-    msisdn: str = Field(json_schema_extra=MSISDN_SCHEMA)
+    msisdn: Msisdn
     name: str | None = Field(default=None, max_length=120)
-    language: str | None = Field(default=None, max_length=35)
-
-    @field_validator("language")
-    @classmethod
-    def _primary_subtag(cls, value: str | None) -> str | None:
-        """'es-MX' -> 'es'; NoticePolicy.prepare refuses a language without templates."""
-        return primary_subtag(value) if value else None
-
-    @field_validator("msisdn", mode="before")
-    @classmethod
-    def _normalize(cls, value: object) -> str:
-        if not isinstance(value, str):
-            raise ValueError("must be a string with a Mexican phone number")
-        try:
-            return normalize_msisdn(value)
-        except InvalidNumber as exc:
-            raise ValueError(str(exc)) from None
+    # NoticePolicy.prepare refuses a language without templates
+    language: LanguageTag = Field(default=None, max_length=35)
 
 
 def _require_offset(value: datetime | None) -> datetime | None:
@@ -157,13 +141,6 @@ class Event(_Model):
     _aware = field_validator("occurred_at")(_require_offset)
 
 
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_event(
     data: object,
     required: dict[str, tuple[str, ...]],
@@ -179,9 +156,7 @@ def parse_event(
     try:
         event = Event.model_validate(data)
     except ValidationError as exc:
-        raise EventInvalid(
-            [(_path(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors()]
-        ) from None
+        raise EventInvalid(field_errors(exc)) from None
     if event.type not in required:
         supported = ", ".join(sorted(required))
         raise EventInvalid([("type", f"unsupported event type {event.type!r}; supported: {supported}")])

@@ -25,8 +25,6 @@ class Intent(StrEnum):
     UNKNOWN = "unknown"
 
 
-TOPICS = ("AGUA", "VIAL", "EMERGENCIA", "AVISOS")
-
 # keyword -> (intent, language of the reply)
 _KEYWORDS: dict[str, tuple[Intent, str]] = {
     "ALTA": (Intent.SUBSCRIBE, "es"),
@@ -87,7 +85,7 @@ class Request:
     intent: Intent
     language: str = "es"
     keyword: str = ""
-    topic: str | None = None  # one of TOPICS, "*" for all, None when not given
+    topic: str | None = None  # one of catalog.TOPICS, "*" for all, None when not given
     zones: tuple[str, ...] = field(default=())  # postal codes and colonia names as written
     folio: str | None = None
     text: str = ""

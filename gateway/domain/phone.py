@@ -3,11 +3,15 @@
 Every number the gateway stores is E.164 ``+52`` followed by ten digits. Input is accepted in any
 common Mexican form, including the prefixes retired in 2019-2020 (``044``/``045``/``01`` and the
 mobile ``1`` after ``+52``), which ``phonenumbers`` rejects and are therefore stripped first.
+
+:func:`normalize_fast` gives :func:`normalize_msisdn`'s answers without phonenumbers' parser for
+the common forms (``+52XXXXXXXXXX``, ten digits): the bulk import and every input model use it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -17,6 +21,7 @@ __all__ = [
     "InvalidNumber",
     "from_smpp_address",
     "mask_msisdn",
+    "normalize_fast",
     "normalize_msisdn",
     "to_smpp_address",
 ]
@@ -113,6 +118,91 @@ def normalize_msisdn(raw: str) -> str:
         what = _TYPE_NAMES.get(kind, "not a mobile number")
         raise InvalidNumber(f"{_shown(raw.strip())} cannot receive SMS: it is {what}")
     return "+52" + national  # E.164 of a valid +52 number: the ten national digits
+
+
+# --- the fast path, exactly as strict -------------------------------------------------------------
+
+
+def _mx_type_check() -> Callable[[str], bool] | None:
+    """phonenumbers' own type test (``_number_type_helper``) for ten national digits, with the
+    patterns of its MX metadata compiled once: the test normalize_msisdn runs after parsing
+    "+52" + the digits, and the same answer (tests/unit/test_phone.py checks every 3-digit
+    prefix against normalize_msisdn). None when the metadata cannot be read that way."""
+    try:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region("MX")
+    except Exception:  # pragma: no cover - depends on the phonenumbers version
+        return None
+    if metadata is None or metadata.national_prefix_for_parsing:  # parsing could change the digits
+        return None  # pragma: no cover
+
+    def spec(desc) -> tuple[tuple[int, ...], str] | None:  # (possible lengths, pattern)
+        if desc is None or not desc.national_number_pattern:
+            return None
+        return tuple(desc.possible_length or ()), desc.national_number_pattern
+
+    def tester(*descs) -> Callable[[str], bool]:
+        """Whether a number matches any of ``descs``: one regular expression per length."""
+        specs = [s for s in map(spec, descs) if s is not None]
+        by_length: dict[int, re.Pattern | None] = {}
+
+        def test(national: str) -> bool:
+            n = len(national)
+            if n not in by_length:
+                patterns = [p for lengths, p in specs if not lengths or n in lengths]
+                by_length[n] = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+            pattern = by_length[n]
+            return pattern is not None and pattern.fullmatch(national) is not None
+
+        return test
+
+    general = tester(metadata.general_desc)
+    kinds = (
+        "premium_rate",
+        "toll_free",
+        "shared_cost",
+        "voip",
+        "personal_number",
+        "pager",
+        "uan",
+        "voicemail",
+    )
+    excluded = tester(*(getattr(metadata, k, None) for k in kinds))
+    fixed, mobile = tester(metadata.fixed_line), tester(metadata.mobile)
+    same = bool(metadata.same_mobile_and_fixed_line_pattern)
+
+    def sms_capable(national: str) -> bool:  # MOBILE or FIXED_LINE_OR_MOBILE
+        if not general(national) or excluded(national):
+            return False
+        if fixed(national):
+            return same or mobile(national)
+        return not same and mobile(national)
+
+    return sms_capable
+
+
+_FAST_FORMS = re.compile(r"(?:\+52)?([2-9]\d{9})")
+_is_sms_capable = _mx_type_check()
+
+
+def normalize_fast(raw: str) -> str:
+    """normalize_msisdn(raw), faster (raises InvalidNumber with normalize_msisdn's message).
+
+    normalize_msisdn strips separators and the accepted prefixes, requires ten digits, then asks
+    phonenumbers the type of "+52" + those digits; here the same stripping (the very function) and
+    the same type test run without phonenumbers' parser. Anything the fast path does not accept is
+    handed to normalize_msisdn, so the answer and the error are always its own."""
+    if _is_sms_capable is not None and isinstance(raw, str):
+        m = _FAST_FORMS.fullmatch(raw)
+        if m is not None:
+            national = m.group(1)
+        else:
+            try:
+                national = _national_digits(raw)
+            except (InvalidNumber, TypeError, AttributeError):
+                return normalize_msisdn(raw)
+        if len(national) == 10 and national.isdigit() and _is_sms_capable(national):
+            return "+52" + national
+    return normalize_msisdn(raw)
 
 
 def mask_msisdn(e164_or_raw: str) -> str:

@@ -33,6 +33,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     *messages.OPERATIONS,
     *broadcasts.OPERATIONS,
     *stats.OPERATIONS,
+    *subscriptions.OPERATIONS,
     *openapi.OPERATIONS,
 )
 
@@ -75,14 +76,7 @@ def build_api_app(deps: ApiDependencies, ops: OpsDependencies) -> web.Applicatio
     app = _app([authentication_middleware], deps.max_body_bytes)
     app[DEPS] = deps
     app[OPS] = ops
-    app[openapi.DOCUMENT] = openapi.Document(
-        (*OPS_OPERATIONS, *API_OPERATIONS, *dashboard.OPERATIONS),
-        hand_written=subscriptions.OPERATIONS,
-        hand_written_schemas=subscriptions.SCHEMAS,
-    )
+    app[openapi.DOCUMENT] = openapi.Document((*OPS_OPERATIONS, *API_OPERATIONS, *dashboard.OPERATIONS))
     add_routes(app, OPS_OPERATIONS)
     add_routes(app, API_OPERATIONS)
-    app.router.add_get("/api/v1/subscriptions", subscriptions.list_subscriptions)
-    app.router.add_post("/api/v1/subscriptions", subscriptions.post_subscription)
-    app.router.add_delete("/api/v1/subscriptions", subscriptions.delete_subscription)
     return app

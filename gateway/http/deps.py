@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.domain.notices import NoticePolicy
 from gateway.services.intake import IntakeService
 from gateway.services.operator_actions import OperatorActions
+from gateway.services.subscriptions import SubscriptionService
 from gateway.signals import Signals
 from gateway.store.db import Database
 from gateway.store.signatures import SeenSignatures
@@ -47,6 +48,7 @@ class ApiDependencies:
     secrets: Mapping[str, str]  # CRM client id -> shared secret
     crm_mappings: Mapping[str, CrmMapping]  # client id -> the mapping of its own JSON
     actions: OperatorActions
+    subscriptions: SubscriptionService
     max_body_bytes: int = 65536
     signature_tolerance_seconds: int = 300
 

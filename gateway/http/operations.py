@@ -85,6 +85,7 @@ class Operation:
     path_parameters: tuple[PathParameter, ...] = ()
     query: type[BaseModel] | None = None  # the query string, validated by this model
     body: type[BaseModel] | Mapping[str, Any] | None = None  # a JSON body: its model, or a schema
+    body_required: bool = True
     name: str | None = None  # the route's name in its application
 
     @property

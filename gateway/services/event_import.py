@@ -15,33 +15,24 @@ broadcasts by its fan-out and reminders by its reminder service within a minute.
 from __future__ import annotations
 
 import asyncio
-import csv
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.domain.events import EVENT_FIELDS
-from gateway.services.intake import IntakeResult, IntakeService
-from gateway.services.subscriber_import import MAX_BAD_SHOWN, Progress, _count_lines
+
+from .csv_files import CsvFile, FileReport, Progress, count_lines
+from .intake import IntakeResult, IntakeService
 
 CHUNK_ROWS = 500
 
 
 @dataclass(slots=True)
-class EventImportReport:
-    path: str
-    rows: int = 0
+class EventImportReport(FileReport):
     accepted: int = 0
     already: int = 0  # ids imported (or posted) before: nothing changed
     messages: int = 0  # messages queued
     broadcasts: int = 0
-    bad: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
-    seconds: float = 0.0
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
         good = self.accepted + self.already
@@ -57,17 +48,6 @@ class EventImportReport:
         else:
             lines.append("nothing changed: every good row was already imported")
         return "\n".join(lines)
-
-    def bad_rows(self, limit: int = MAX_BAD_SHOWN) -> str:
-        return bad_rows(self.bad, limit)
-
-
-def bad_rows(bad: list[tuple[int, str]], limit: int = MAX_BAD_SHOWN) -> str:
-    """``line N: reason`` lines, at most ``limit`` of them."""
-    out = [f"line {line}: {reason}" for line, reason in bad[:limit]]
-    if len(bad) > limit:
-        out.append(f"… and {len(bad) - limit:,} more bad rows")
-    return "\n".join(out)
 
 
 def _payload(names: list[str], cells: list[str]) -> dict:
@@ -90,37 +70,23 @@ def _payload(names: list[str], cells: list[str]) -> dict:
     return payload
 
 
-def _rows(path: Path, report: EventImportReport) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: empty file (expected a header such as id,type,case.folio,…)") from None
-        names = [h.strip() for h in header]
-        unknown = [n for n in names if n not in EVENT_FIELDS]
-        if unknown:
-            raise ValueError(
-                f"{path}: line 1: unknown column(s) {', '.join(unknown)}; the columns are the case "
-                f"event's fields: {','.join(EVENT_FIELDS)}"
-            )
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"{path}: line 1: column(s) {', '.join(repeated)} given twice")
-        for required in ("id", "type"):
-            if required not in names:
-                raise ValueError(f"{path}: line 1: no {required} column")
-        width = len(names)
-        for cells in reader:
-            line = reader.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            report.rows += 1
-            if len(cells) > width:
-                report.bad.append((line, f"{len(cells)} fields, the header has {width}"))
-                continue
-            cells += [""] * (width - len(cells))
-            yield line, _payload(names, cells)
+def _names(path: Path, header: list[str]) -> list[str]:
+    """The columns: case event fields by dotted path; raises ValueError for a header that cannot
+    be imported."""
+    names = [h.strip() for h in header]
+    unknown = [n for n in names if n not in EVENT_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"{path}: line 1: unknown column(s) {', '.join(unknown)}; the columns are the case "
+            f"event's fields: {','.join(EVENT_FIELDS)}"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{path}: line 1: column(s) {', '.join(repeated)} given twice")
+    for required in ("id", "type"):
+        if required not in names:
+            raise ValueError(f"{path}: line 1: no {required} column")
+    return names
 
 
 def _reason(result: IntakeResult) -> str:
@@ -140,7 +106,7 @@ async def import_events(
     started = time.perf_counter()
     path = Path(path)
     report = EventImportReport(str(path))
-    total = max(_count_lines(path) - 1, 0)
+    total = max(count_lines(path) - 1, 0)
     source = f"file:{path.name}"
     if progress:
         progress(0, total)
@@ -161,10 +127,12 @@ async def import_events(
             progress(chunk[-1][0] - 1, total)
         chunk.clear()
 
-    for row in _rows(path, report):
-        chunk.append(row)
-        if len(chunk) >= chunk_rows:
-            await flush()
+    with CsvFile(path, report, "a header such as id,type,case.folio,…") as file:
+        names = _names(path, file.header)
+        for line, cells in file.rows():
+            chunk.append((line, _payload(names, cells)))
+            if len(chunk) >= chunk_rows:
+                await flush()
     if chunk:
         await flush()
     report.bad.sort()

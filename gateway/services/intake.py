@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Literal
 
 import structlog
-from sqlalchemy import Connection, select
 
 from gateway import clock
 from gateway.domain.catalog import REQUIRED_FIELDS
@@ -29,8 +28,7 @@ from gateway.domain.events import EventInvalid, parse_event
 from gateway.domain.notices import NoticePolicy
 from gateway.signals import Signals
 from gateway.store.db import Database
-from gateway.store.intake import IntakeBatcher, same_payload
-from gateway.store.models import events
+from gateway.store.intake import IntakeBatcher, same_payload, stored_event
 from gateway.store.signatures import Seen, SeenSignatures
 
 log = structlog.get_logger("intake")
@@ -48,15 +46,6 @@ class IntakeResult:
     @property
     def ok(self) -> bool:
         return self.status in ("accepted", "duplicate")
-
-
-def _stored(conn: Connection, client_id: str, event_id: str) -> tuple[dict, dict | None] | None:
-    row = conn.execute(
-        select(events.c.payload, events.c.response).where(
-            events.c.client_id == client_id, events.c.event_key == event_id
-        )
-    ).first()
-    return (row.payload, row.response) if row is not None else None
 
 
 class IntakeService:
@@ -92,7 +81,7 @@ class IntakeService:
         except EventInvalid as exc:
             if replay := await self._refused(signature):
                 return replay
-            stored = await self.db.run(_stored, client_id, event.id)
+            stored = await self.db.run(stored_event, client_id, event.id)
             if stored is None:
                 return IntakeResult("invalid", None, exc.errors)
             stored_payload, response = stored

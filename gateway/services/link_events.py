@@ -5,7 +5,7 @@
   the SMSC is answered only for a stored receipt. An intermediate receipt (ENROUTE, ACCEPTD,
   UNKNOWN) records nothing and is answered at once.
 - A citizen's message (reassembled and decoded by the link) goes to the citizens' inbox (keywords,
-  replies: ``gateway/replies.py``); the returned task fails if the inbox does, and the SMSC then
+  replies: ``gateway/services/citizen_sms.py``); the returned task fails if the inbox does, and the SMSC then
   sends the message again.
 - A bind that came up or went down goes to ``on_bind`` (the dispatcher's wake-up: a bind up is
   room to claim).

@@ -1,7 +1,7 @@
 """Appointments: one per case, the citizen's SI / NO, and which reminders went out.
 
 ``appointment.scheduled`` makes the case's appointment ``pending`` (a new one replaces the old);
-the citizen's SI / NO (issue 6's keywords call :func:`record_answer`) makes it ``confirmed`` or
+the citizen's SI / NO (the SMS keywords call :func:`record_answer`) makes it ``confirmed`` or
 ``declined`` and queues a status callback to the CRM; ``appointment.cancelled`` makes it
 ``cancelled``. Its reminders are due times on the row (``remind_24h_at`` / ``remind_2h_at``, written
 in the transaction that schedules it), so any gateway process can send them: :func:`claim_due`
@@ -114,6 +114,15 @@ def claim_due(conn: Connection, now: datetime, limit: int = 200) -> list[tuple[s
             if found is not None and not found["opted_out"]:
                 out.append((label, found))
     return out
+
+
+def active_for_case(conn: Connection, case_id: int):
+    """The case's pending or confirmed appointment (at, place), if any."""
+    return conn.execute(
+        select(appointments.c.at, appointments.c.place).where(
+            appointments.c.case_id == case_id, appointments.c.status.in_(ACTIVE)
+        )
+    ).first()
 
 
 def pending_for(conn: Connection, citizen_id: int) -> dict | None:

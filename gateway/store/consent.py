@@ -23,6 +23,7 @@ from sqlalchemy import Connection, DateTime, and_, delete, insert, literal, or_,
 
 from gateway.domain.status import MessageStatus
 
+from .bulk import BulkWriter
 from .db import insert_ignoring_conflicts
 from .models import citizens, consent_events, message_status_history, messages, subscriptions
 
@@ -48,6 +49,7 @@ class Citizen:
     language: str
     name: str | None
     created: bool
+    opted_out_at: datetime | None = None
 
 
 def lock_citizen(conn: Connection, msisdn: str, language: str, now: datetime) -> Citizen:
@@ -59,24 +61,29 @@ def lock_citizen(conn: Connection, msisdn: str, language: str, now: datetime) ->
         .values(msisdn=msisdn, language=language, created_at=now, updated_at=now)
         .returning(citizens.c.id)
     ).first()
-    query = select(
-        citizens.c.id, citizens.c.msisdn, citizens.c.opted_out, citizens.c.language, citizens.c.name
-    ).where(citizens.c.msisdn == msisdn)
+    query = _CITIZEN.where(citizens.c.msisdn == msisdn)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    row = conn.execute(query).one()
-    return Citizen(row.id, row.msisdn, bool(row.opted_out), row.language, row.name, created is not None)
+    return _citizen(conn.execute(query).one(), created is not None)
 
 
 def find_citizen(conn: Connection, msisdn: str) -> Citizen | None:
-    row = conn.execute(
-        select(
-            citizens.c.id, citizens.c.msisdn, citizens.c.opted_out, citizens.c.language, citizens.c.name
-        ).where(citizens.c.msisdn == msisdn)
-    ).first()
-    if row is None:
-        return None
-    return Citizen(row.id, row.msisdn, bool(row.opted_out), row.language, row.name, False)
+    row = conn.execute(_CITIZEN.where(citizens.c.msisdn == msisdn)).first()
+    return None if row is None else _citizen(row, False)
+
+
+_CITIZEN = select(
+    citizens.c.id,
+    citizens.c.msisdn,
+    citizens.c.opted_out,
+    citizens.c.language,
+    citizens.c.name,
+    citizens.c.opted_out_at,
+)
+
+
+def _citizen(row, created: bool) -> Citizen:
+    return Citizen(row.id, row.msisdn, bool(row.opted_out), row.language, row.name, created, row.opted_out_at)
 
 
 def record(
@@ -120,6 +127,18 @@ def record_many(conn: Connection, rows: Sequence[dict]) -> None:
     raw, mobile_message_id), in one executemany."""
     if rows:
         conn.execute(insert(consent_events), [{**dict.fromkeys(_EVENT_KEYS), **row} for row in rows])
+
+
+def record_bulk(writer: BulkWriter, rows: list[tuple[int, str, str, object, object, str]]) -> None:
+    """Ledger rows (citizen_id, action, channel, topics, zones, raw) at ``writer.now``; topics and
+    zones as :meth:`BulkWriter.json` encodes them."""
+    now = writer.now
+    writer.insert(
+        consent_events,
+        ("citizen_id", "action", "channel", "topics", "zones", "raw", "at"),
+        [(*row, now) for row in rows],
+        ignore_conflicts=False,
+    )
 
 
 def opt_in(conn: Connection, citizen_id: int, now: datetime) -> bool:

@@ -10,7 +10,8 @@ event whose citizen opted out is accepted and recorded with no message; its answ
 Requests arriving together are accepted together (:class:`IntakeBatcher`): while one batch is in
 the database thread the next ones gather, and a batch costs a handful of statements (executemany
 for events, citizens, cases, messages and history) and one commit whatever its size. This group
-commit is what lets SQLite take thousands of events a second.
+commit is what lets SQLite take thousands of events a second. The batcher, the case events' and the
+broadcasts' inserts stay in one module (over 400 lines): they share one transaction and its rows.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class _Citizen:
     language: str
     name: str | None
     dirty: bool = False
+
+
+def stored_event(conn: Connection, client_id: str, event_id: str) -> tuple[dict, dict | None] | None:
+    """The payload and first answer stored under a client's event id, if any."""
+    row = conn.execute(
+        select(events.c.payload, events.c.response).where(
+            events.c.client_id == client_id, events.c.event_key == event_id
+        )
+    ).first()
+    return (row.payload, row.response) if row is not None else None
 
 
 def same_payload(stored: object, payload: object) -> bool:

@@ -3,6 +3,8 @@
 A claim is a lease (owner, until): a process that dies leaves rows whose lease expires and that
 any process may claim again, so after a crash only messages in flight can be sent twice.
 On PostgreSQL the claim skips rows other processes hold (FOR UPDATE SKIP LOCKED).
+Over 400 lines because a message's every transition is here, beside the claim that starts them:
+the status rules live in one module.
 """
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ as, reduced to the keyword and outcome.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Text, cast, delete, or_, select, update
 
 from gateway import clock
+from gateway.domain.dates import iso_utc
 
 from . import consent
 from .models import (
@@ -50,7 +51,7 @@ KEPT = {
 
 def _iso(value):
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+        return iso_utc(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

@@ -30,6 +30,8 @@ What cannot be stored never stops the writer:
 - :meth:`stop` writes what it can within its timeout, then ends whatever the database does and
   logs the counts of what was left unwritten. Unwritten submit results leave their rows leased and
   queued, so those messages are sent again later (possibly twice, never lost).
+
+Over 400 lines: batching, orphans and bisection are one loop's states and stay together.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from gateway.domain.catalog import TOPICS
 
+from .bulk import BulkWriter
 from .citizens import upsert_citizen
 from .db import insert_ignoring_conflicts
 from .models import citizens, subscriptions, zones
@@ -89,6 +90,22 @@ def has_subscriptions(conn: Connection, citizen_id: int) -> bool:
         select(subscriptions.c.id).where(subscriptions.c.citizen_id == citizen_id).limit(1)
     ).first()
     return found is not None
+
+
+def held_by(writer: BulkWriter, citizen_ids: Sequence[int]) -> set[tuple[int, str, int | None]]:
+    """Every (citizen id, topic, zone id) these citizens are subscribed to."""
+    columns = ("citizen_id", "topic", "zone_id")
+    return {tuple(row) for row in writer.select_in(subscriptions, columns, "citizen_id", citizen_ids)}
+
+
+def add_many(writer: BulkWriter, rows: list[tuple[int, str, int | None]]) -> None:
+    """(citizen id, topic, zone id) rows; those already there are kept."""
+    now = writer.now
+    writer.insert(
+        subscriptions,
+        ("citizen_id", "topic", "zone_id", "created_at"),
+        [(cid, topic, zone_id, now) for cid, topic, zone_id in rows],
+    )
 
 
 def seed_demo(conn: Connection, directory, now: datetime) -> int:

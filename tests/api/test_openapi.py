@@ -135,6 +135,52 @@ async def test_every_answer_matches_the_document(client):
         assert (await client.check("GET", path, path))[0] == 200
 
 
+async def test_the_subscription_answers_match_the_document(client):
+    subs = "/api/v1/subscriptions"
+    wanted = {"msisdn": "55 1234 5678", "topic": "AGUA", "zones": ["11590"]}
+    status, added = await client.check("POST", subs, subs, wanted)
+    assert status == 201 and added["added"] == 1
+    assert (await client.check("POST", subs, subs, wanted))[0] == 200
+    status, view = await client.check("GET", subs, f"{subs}?msisdn=5512345678")
+    assert status == 200 and [s["topic"] for s in view["subscriptions"]] == ["AGUA"]
+    status, refused = await client.check("GET", subs, f"{subs}?msisdn=5512345678&color=red")
+    assert status == 400 and refused["field"] == "color"
+    status, refused = await client.check("POST", subs, subs, {**wanted, "zones": ["Atlantis"]})
+    assert status == 422 and refused["field"].startswith("zones")
+    status, removed = await client.check("DELETE", subs, f"{subs}?msisdn=5512345678&topic=AGUA")
+    assert status == 200 and removed["removed"] == 1
+    status, stopped = await client.check("DELETE", subs, subs, {"msisdn": "5512345678"})
+    assert status == 200 and stopped["opted_out"] is True
+    status, refused = await client.check("POST", subs, subs, wanted)
+    assert status == 409 and refused["field"] == "consent"
+
+
+SUBSCRIPTION_SCHEMA_AND_SERVER_AGREE = [
+    {"msisdn": "55 1234 5678"},
+    {"msisdn": "55 1234 5678", "topic": "agua", "zones": ["Anzures"], "language": "en"},
+    {"msisdn": ""},
+    {"msisdn": 5512345678},
+    {"topic": "AGUA"},
+    {"msisdn": "55 1234 5678", "color": "red"},
+    {"msisdn": "55 1234 5678", "zones": "Anzures"},
+    {"msisdn": "55 1234 5678", "consent": "maybe"},
+]
+
+
+@pytest.mark.parametrize("body", SUBSCRIPTION_SCHEMA_AND_SERVER_AGREE, ids=str)
+async def test_the_subscription_schema_refuses_what_the_server_refuses(client, body):
+    request = client.doc["paths"]["/api/v1/subscriptions"]["post"]["requestBody"]
+    validator = Draft202012Validator(
+        {**request["content"]["application/json"]["schema"], "components": client.doc["components"]}
+    )
+    status, _, answer = await client.send("POST", "/api/v1/subscriptions", body)
+    assert status in (200, 201, 400, 422), answer
+    if not validator.is_valid(body):
+        assert status in (400, 422), answer  # the schema is stricter on semantics (zones, number form)
+    if status in (200, 201):
+        assert validator.is_valid(body), [e.message for e in validator.iter_errors(body)]
+
+
 SCHEMA_AND_SERVER_AGREE = [
     case("ok-1"),
     WATER,

@@ -1,4 +1,4 @@
-"""GET / POST / DELETE /api/v1/subscriptions (issue 6) on SQLite and PostgreSQL: the same rules as
+"""GET / POST / DELETE /api/v1/subscriptions on SQLite and PostgreSQL: the same rules as
 the SMS keywords, problem+json naming the field at fault, the opt-out, explicit consent, the ledger."""
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from gateway.cli.progress import ProgressBar
 from gateway.services.event_import import import_events
-from gateway.services.subscriber_import import ProgressBar
 from gateway.store.models import cases, crm_phone_numbers, events, messages
 from tests.store.test_citizen_data import run
 

@@ -74,7 +74,7 @@ status_map = { "In_Progress" = "Atendiéndose" }
         ),
         (
             '[[crm_adapters]]\nkind = "open311"\nclient = "cesac"\nurl = "https://x"\napi_key_env = "NOPE"\n',
-            "config error: crm_adapters[0].open311: environment variable NOPE is not set",
+            "config error: crm_adapters[0].open311.api_key_env: environment variable NOPE is not set",
         ),
         (
             '[[crm_adapters]]\nkind = "soap"\nclient = "cesac"\n',

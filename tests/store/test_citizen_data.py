@@ -1,5 +1,5 @@
 """`smsgw subscribers import` (bad rows by line, idempotent, opted-out numbers kept out) and
-`smsgw citizens export / forget` (data-protection rights), on SQLite and PostgreSQL (issue 6)."""
+`smsgw citizens export / forget` (data-protection rights), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from gateway.cli.main import main
 from gateway.domain.composer import Composer
 from gateway.domain.events import Event
 from gateway.domain.notices import NoticePolicy
+from gateway.domain.subscriptions import Catalogue
 from gateway.domain.templates import TemplateRenderer
 from gateway.services.citizen_sms import CitizenInbox
+from gateway.services.subscriptions import SubscriptionService
 from gateway.store import broadcasts, outbox
 from gateway.store.intake import accept_event
 from gateway.store.models import (
@@ -211,7 +213,7 @@ async def _ana_with_history(db):
         timedelta(hours=24),
         clock.utcnow(),
     )
-    inbox = CitizenInbox(db, policy)
+    inbox = CitizenInbox(db, policy, SubscriptionService(Catalogue(policy.zones, policy.languages)))
     await inbox.handle("telcel", ANA, "ALTA AGUA Polanco V Sección", clock.utcnow())
     await inbox.handle("telcel", ANA, "ESTADO MH-2026-004512", clock.utcnow())
     return policy
@@ -294,3 +296,20 @@ async def test_forget_erases_personal_data_and_keeps_the_block(config, db, capsy
 
 def events_at(conn) -> str:
     return conn.execute(select(events.c.payload)).scalars().first()["at"]
+
+
+async def test_forget_tells_the_crm_of_the_messages_it_cancelled(tmp_path, db_url, db, capsys):
+    from gateway.store.models import callbacks
+
+    config = tmp_path / "crm.toml"
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n\n[[crm_clients]]\nid = "cesac"\nsecret_env = "SMSGW_CESAC_SECRET"\n'
+        'callback_url = "https://crm.example/smsgw"\n',
+        encoding="utf-8",
+    )
+    await _ana_with_history(db)  # the case message from cesac still waits
+    code, out, _ = run(capsys, "citizens", "forget", ANA, "--config", str(config))
+    assert code == 0 and "messages still waiting, cancelled: 3" in out
+    with db.engine.connect() as conn:
+        told = conn.execute(select(callbacks.c.client_id, callbacks.c.payload)).all()
+    assert [(client, payload["status"]) for client, payload in told] == [("cesac", "cancelled")]

@@ -1,4 +1,5 @@
-"""CitizenInbox without SMPP (issue 6): the decisions the issue leaves open, on SQLite and PostgreSQL."""
+"""CitizenInbox without SMPP: the decisions about resends, auto-replies, opted-out numbers and
+languages, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from sqlalchemy import select
 from gateway import clock
 from gateway.domain.composer import Composer
 from gateway.domain.notices import NoticePolicy
+from gateway.domain.subscriptions import Catalogue
 from gateway.domain.templates import TemplateRenderer
 from gateway.services.citizen_sms import CitizenInbox
+from gateway.services.subscriptions import SubscriptionService
+from gateway.store import mobile_messages as mobile_messages_store
 from gateway.store.models import citizens, consent_events, messages, mobile_messages
 
 CITY = ZoneInfo("America/Mexico_City")
@@ -25,8 +29,9 @@ def woken() -> list:
 
 @pytest.fixture
 def inbox(db, woken):
-    composer = Composer(TemplateRenderer(CITY, "30311"))
-    return CitizenInbox(db, NoticePolicy(composer), on_queued=lambda: woken.append(1))
+    policy = NoticePolicy(Composer(TemplateRenderer(CITY, "30311")))
+    subscriptions = SubscriptionService(Catalogue(policy.zones, policy.languages))
+    return CitizenInbox(db, policy, subscriptions, on_queued=lambda: woken.append(1))
 
 
 def scalar(db, query):
@@ -104,3 +109,5 @@ async def test_a_resend_is_the_same_text_as_the_latest_message_again(inbox, db):
     with db.engine.connect() as conn:
         actions = list(conn.execute(select(consent_events.c.action).order_by(consent_events.c.id)).scalars())
     assert actions == ["subscribe", "opt_out", "opt_in", "subscribe", "subscribe"]
+    counts = db.transaction(mobile_messages_store.outcome_counts, ANA, start)
+    assert counts == {"subscribed": 3, "duplicate": 2, "opted_out": 1}

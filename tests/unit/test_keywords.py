@@ -106,7 +106,7 @@ def test_citizens_are_not_auto_replies(text):
     assert not looks_like_auto_reply(text)
 
 
-# --- issue 6: the reply's language, folios after punctuation, zones as citizens write them ---------
+# --- the reply's language, folios after punctuation, zones as citizens write them ---------
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,4 @@
+import random
 import re
 
 import pytest
@@ -6,6 +7,7 @@ from gateway.domain.phone import (
     InvalidNumber,
     from_smpp_address,
     mask_msisdn,
+    normalize_fast,
     normalize_msisdn,
     to_smpp_address,
 )
@@ -144,3 +146,46 @@ def test_from_smpp_address_refuses_foreign():
 
 def test_round_trip():
     assert from_smpp_address(to_smpp_address(E164)) == E164
+
+
+def _answer(normalize, raw: str) -> str:
+    """The number, or the reason it is refused."""
+    try:
+        return normalize(raw)
+    except InvalidNumber as exc:
+        return str(exc)
+
+
+def test_the_fast_path_is_exactly_as_strict_as_normalize_msisdn():
+    rng = random.Random(6)
+    for prefix in range(1000):
+        for _ in range(3):
+            national = f"{prefix:03d}{rng.randrange(10**7):07d}"
+            for raw in (national, "+52" + national):
+                assert _answer(normalize_fast, raw) == _answer(normalize_msisdn, raw), raw
+    forms = (
+        "{n}",
+        "+52{n}",
+        "52{n}",
+        "521{n}",
+        "+52 1 {a} {b} {c}",
+        "044 {a} {b} {c}",
+        "01 {n}",
+        "00 52 {n}",
+        "({a}) {b}-{c}",
+        "{a}.{b}.{c}",
+        "+52-{a}-{b}-{c}",
+        "+1 {n}",
+        "{n}9",
+        "+52 {n}x",
+        "0{n}",
+        " {n} ",
+    )
+    for prefix in range(0, 1000, 7):
+        national = f"{prefix:03d}{rng.randrange(10**7):07d}"
+        a, b, c = national[:2], national[2:6], national[6:]
+        for form in forms:
+            raw = form.format(n=national, a=a, b=b, c=c)
+            assert _answer(normalize_fast, raw) == _answer(normalize_msisdn, raw), raw
+    for raw in ("55 1234 5678", "+52 1 55 1234 5678", "044 55 1234 5678", "800 123 4567", "12345", ""):
+        assert _answer(normalize_fast, raw) == _answer(normalize_msisdn, raw), raw

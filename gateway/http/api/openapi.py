@@ -3,14 +3,12 @@
 Generated from the endpoints' declarations (gateway/http/operations.py): each route's operation,
 and the JSON schemas of the pydantic models that validate its query and body and build its
 answers, all in ``components.schemas``. A route without a declaration is listed as not described
-(a test keeps that from happening). Hand-written operations (``hand_written``) are merged as they
-are, until their endpoints declare models. The document is built once per application (its routes
-are frozen once it runs).
+(a test keeps that from happening). The document is built once per application (its routes are
+frozen once it runs).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -95,20 +93,13 @@ def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
 class Document:
     """The OpenAPI document of an application, from the declared operations."""
 
-    def __init__(
-        self,
-        operations: Iterable[Operation],
-        hand_written: Mapping[Key, dict] | None = None,
-        hand_written_schemas: Mapping[str, dict] | None = None,
-    ):
+    def __init__(self, operations: Iterable[Operation]):
         self.operations = {op.key: op for op in operations}
-        self.hand_written = dict(hand_written or {})
-        self.hand_written_schemas = dict(hand_written_schemas or {})
         self._cached: str | None = None
 
     @property
     def described(self) -> set[Key]:
-        return set(self.operations) | set(self.hand_written)
+        return set(self.operations)
 
     def build(self, app: web.Application) -> dict[str, Any]:
         routes = sorted(routes_of(app), key=lambda key: (key[1], key[0]))
@@ -117,13 +108,11 @@ class Document:
         refs, defs = _Schemas(ref_template=REF, union_format="primitive_type_array").generate_definitions(
             [(model, mode, model.__pydantic_core_schema__) for model, mode in inputs]
         )
-        schemas: dict[str, Any] = {**defs, **copy.deepcopy(self.hand_written_schemas)}
+        schemas: dict[str, Any] = dict(defs)
         paths: dict[str, dict[str, Any]] = {}
         for method, path in routes:
             if (method, path) in self.operations:
                 operation = self._operation(self.operations[method, path], refs, schemas)
-            elif (method, path) in self.hand_written:
-                operation = copy.deepcopy(self.hand_written[method, path])
             else:
                 operation = {
                     "summary": "(not described)",
@@ -151,7 +140,7 @@ class Document:
             out["parameters"] = parameters
         if op.body is not None:
             schema = refs[op.body, "validation"] if isinstance(op.body, type) else dict(op.body)
-            out["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
+            out["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": schema}}}
         responses: dict[str, Any] = {}
         for code, reply in op.responses.items():
             response: dict[str, Any] = {"description": reply.description}
