@@ -68,6 +68,9 @@ class DispatchSettings(Section):
     lease_seconds: float = Field(120, gt=0)
     max_attempts: int = Field(10, ge=1)
     validity_hours: float = Field(24, gt=0)
+    # status changes (submit results, receipts) trickling in wait up to this long for a batch
+    status_linger_seconds: float = Field(0.1, ge=0, le=5)
+    status_linger_batch: int = Field(200, ge=1)
 
 
 class PrefixRouteSettings(Section):

@@ -402,7 +402,12 @@ def _build_links(
     carriers = link_config.carrier_configs(s.carriers, s.gateway.short_code)
     receipt_ids = link_config.receipt_id_relations(carriers)  # the link's, the store learns from it
     writer = StatusWriter(
-        db, receipt_ids=receipt_ids, in_transaction=in_transaction, after_commit=after_commit
+        db,
+        receipt_ids=receipt_ids,
+        in_transaction=in_transaction,
+        after_commit=after_commit,
+        linger_seconds=s.dispatch.status_linger_seconds,
+        linger_batch=s.dispatch.status_linger_batch,
     )
     inbox = CitizenInbox(
         db,

@@ -12,6 +12,7 @@ written here and rows written through SQLAlchemy compare and sort alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -37,6 +38,35 @@ def run_many(conn: Connection, sql: str, rows: Sequence[Row]) -> int:
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.executemany(sql, rows)
+        return cursor.rowcount
+    except conn.dialect.dbapi.Error as exc:
+        raise _wrapped(conn, sql, exc) from exc
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One statement over many rows, written for each dialect. On SQLite the rows go to
+    ``executemany`` (``sqlite``: ``?`` per value of a row). On PostgreSQL each column travels as one
+    array and the statement reads them with ``unnest`` (``postgresql``: ``?`` per column, cast to
+    its array type): one statement the server plans and runs once per batch, and one parameter per
+    column for the driver to send, instead of a Bind/Execute with its parameters per row."""
+
+    sqlite: str
+    postgresql: str
+
+
+def run_batch(conn: Connection, batch: Batch, rows: Sequence[Row]) -> int:
+    """``batch`` over ``rows``; the rows it changed (inserted or updated)."""
+    if not rows:
+        return 0
+    if conn.dialect.name != "postgresql":
+        return run_many(conn, batch.sqlite, rows)
+    sql = _placeholders("postgresql", batch.postgresql)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
         return cursor.rowcount
     except conn.dialect.dbapi.Error as exc:
         raise _wrapped(conn, sql, exc) from exc

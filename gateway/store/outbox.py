@@ -156,9 +156,16 @@ def unrouted(conn: Connection, limit: int) -> list[tuple[int, str]]:
     )
 
 
+_ROUTE = driver.Batch(
+    "UPDATE messages SET route = ? WHERE id = ? AND route IS NULL",
+    "UPDATE messages SET route = v.route FROM unnest(?::text[], ?::int[]) AS v(route, id)"
+    " WHERE messages.id = v.id AND messages.route IS NULL",
+)
+
+
 def set_routes(conn: Connection, routes: Sequence[tuple[str, int]]) -> None:
     """(carrier, message id): the carrier each message goes to (still queued and unrouted)."""
-    driver.run_many(conn, "UPDATE messages SET route = ? WHERE id = ? AND route IS NULL", routes)
+    driver.run_batch(conn, _ROUTE, routes)
 
 
 def forget_routes(conn: Connection, known: Sequence[str]) -> int:
@@ -242,17 +249,31 @@ def _chunks(items: Sequence, size: int = _CHUNK):
         yield items[i : i + size]
 
 
-_SUBMITTED = (
-    "UPDATE messages SET status = 'submitted', carrier = ?, smsc_message_id = ?, submitted_at = ?,"
-    " updated_at = ?, encoding = COALESCE(?, encoding), segments = COALESCE(?, segments),"
+_SUBMITTED = driver.Batch(
+    "UPDATE messages SET status = 'submitted', carrier = ?1, smsc_message_id = ?2, submitted_at = ?3,"
+    " updated_at = ?3, encoding = COALESCE(?4, encoding), segments = COALESCE(?5, segments),"
     " lease_owner = NULL, lease_until = NULL, error_code = NULL, error_text = NULL"
-    " WHERE id = ? AND status = 'queued'"
+    " WHERE id = ?6 AND status = 'queued'",
+    "UPDATE messages SET status = 'submitted', carrier = v.carrier, smsc_message_id = v.smsc,"
+    " submitted_at = v.at, updated_at = v.at, encoding = COALESCE(v.encoding, messages.encoding),"
+    " segments = COALESCE(v.segments, messages.segments), lease_owner = NULL, lease_until = NULL,"
+    " error_code = NULL, error_text = NULL"
+    " FROM unnest(?::text[], ?::text[], ?::timestamp[], ?::text[], ?::smallint[], ?::int[])"
+    " AS v(carrier, smsc, at, encoding, segments, id)"
+    " WHERE messages.id = v.id AND messages.status = 'queued'",
 )
-_PART = (
+_PART = driver.Batch(
     "INSERT INTO message_parts (message_id, seq, carrier, smsc_message_id, status, submitted_at)"
-    " VALUES (?, ?, ?, ?, 'submitted', ?)"
+    " VALUES (?, ?, ?, ?, 'submitted', ?)",
+    "INSERT INTO message_parts (message_id, seq, carrier, smsc_message_id, status, submitted_at)"
+    " SELECT m, s, c, i, 'submitted', a"
+    " FROM unnest(?::int[], ?::smallint[], ?::text[], ?::text[], ?::timestamp[]) AS v(m, s, c, i, a)",
 )
-_HISTORY = "INSERT INTO message_status_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)"
+_HISTORY = driver.Batch(
+    "INSERT INTO message_status_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)",
+    "INSERT INTO message_status_history (message_id, status, at, detail)"
+    " SELECT * FROM unnest(?::int[], ?::text[], ?::timestamp[], ?::text[])",
+)
 
 
 def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
@@ -260,13 +281,10 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
         return
     to_db = driver.datetime_to_db(conn)
     stamps = {id(s): to_db(s.at) for s in items}
-    changed = driver.run_many(
+    changed = driver.run_batch(
         conn,
         _SUBMITTED,
-        [
-            (s.carrier, s.smsc_ids[0], stamps[id(s)], stamps[id(s)], s.encoding, s.segments, s.message_id)
-            for s in items
-        ],
+        [(s.carrier, s.smsc_ids[0], stamps[id(s)], s.encoding, s.segments, s.message_id) for s in items],
     )
     if changed != len(items):  # some left the queue meanwhile (cancelled, expired): record only the others
         now_submitted = set()
@@ -279,7 +297,7 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
         items = [s for s in items if s.applied]
         if not items:
             return
-    driver.run_many(
+    driver.run_batch(
         conn,
         _PART,
         [
@@ -289,7 +307,7 @@ def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
             for seq, smsc_id in enumerate(s.smsc_ids, start=1)
         ],
     )
-    driver.run_many(
+    driver.run_batch(
         conn,
         _HISTORY,
         [
@@ -408,7 +426,7 @@ def expire_overdue(conn: Connection, now: datetime, after: StatusHook | None = N
 def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, datetime]]) -> None:
     if rows:
         to_db = driver.datetime_to_db(conn)
-        driver.run_many(conn, _HISTORY, [(mid, st.value, to_db(at), detail) for mid, st, detail, at in rows])
+        driver.run_batch(conn, _HISTORY, [(mid, st.value, to_db(at), detail) for mid, st, detail, at in rows])
 
 
 # --- quiet hours, operator actions ---------------------------------------------------------------

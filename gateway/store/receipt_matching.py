@@ -38,10 +38,19 @@ _FAILED_PART = frozenset(
     {MessageStatus.UNDELIVERABLE, MessageStatus.EXPIRED, MessageStatus.REJECTED, MessageStatus.FAILED}
 )
 _SUBMITTED_AT_AND_ID = itemgetter(4, 0)  # of a looked-up row
-_PART_DONE = "UPDATE message_parts SET status = ?, error_code = ?, done_at = ? WHERE id = ?"
-_MESSAGE_DONE = (
-    "UPDATE messages SET status = ?, updated_at = ?, done_at = ?, error_text = ? WHERE id = ?"
-    f" AND status NOT IN ({', '.join(repr(v) for v in _FINAL_VALUES)})"
+_PART_DONE = driver.Batch(
+    "UPDATE message_parts SET status = ?, error_code = ?, done_at = ? WHERE id = ?",
+    "UPDATE message_parts SET status = v.status, error_code = v.code, done_at = v.at"
+    " FROM unnest(?::text[], ?::text[], ?::timestamp[], ?::int[]) AS v(status, code, at, id)"
+    " WHERE message_parts.id = v.id",
+)
+_NOT_FINAL = f"NOT IN ({', '.join(repr(v) for v in _FINAL_VALUES)})"
+_MESSAGE_DONE = driver.Batch(
+    f"UPDATE messages SET status = ?1, updated_at = ?2, done_at = ?2, error_text = ?3 WHERE id = ?4"
+    f" AND status {_NOT_FINAL}",
+    "UPDATE messages SET status = v.status, updated_at = v.at, done_at = v.at, error_text = v.error"
+    " FROM unnest(?::text[], ?::timestamp[], ?::text[], ?::int[]) AS v(status, at, error, id)"
+    f" WHERE messages.id = v.id AND messages.status {_NOT_FINAL}",
 )
 
 
@@ -128,7 +137,7 @@ def apply_receipts(
             single.append((r, mid))
         else:
             multi.setdefault(mid, []).append(r)
-    driver.run_many(conn, _PART_DONE, part_rows)
+    driver.run_batch(conn, _PART_DONE, part_rows)
     if last_tries:
         _mark_final_only(conn, last_tries)
     changes: list[tuple[int, MessageStatus, str | None, datetime, ReceiptUpdate]] = []
@@ -161,8 +170,8 @@ def apply_receipts(
         rows = []
         for mid, st, err, at, _ in changes:
             stamp = to_db(at)
-            rows.append((st.value, stamp, stamp, err, mid))
-        driver.run_many(conn, _MESSAGE_DONE, rows)
+            rows.append((st.value, stamp, err, mid))
+        driver.run_batch(conn, _MESSAGE_DONE, rows)
         _history(conn, [(mid, st, err, at) for mid, st, err, at, _ in changes])
     return unmatched
 

@@ -172,8 +172,8 @@ class StatusWriter:
         *,
         in_transaction: Sequence[InTransaction] = (),
         after_commit: Sequence[AfterCommit] = (),
-        linger_seconds: float = 0.02,
-        linger_batch: int = 50,
+        linger_seconds: float = 0.1,
+        linger_batch: int = 200,
     ):
         self.db = db
         self.max_batch = max_batch
