@@ -1,4 +1,8 @@
-"""End-to-end throughput of the gateway with the database in the loop.
+"""A lower bound: the link and the status writer alone, from bare outbox rows to their receipts.
+
+It skips stages a real request passes through: the messages are inserted straight into the outbox
+(no citizen, no broadcast, no signed request, no fan-out), so the claim's opt-out check and the
+broadcast's bookkeeping never run. The figure a city sees is bench/broadcast_delivery.py's.
 
 queued in the outbox (SQLite) -> claimed -> submit_sm -> submit_sm_resp recorded -> receipt recorded,
 against the bundled simulator on loopback. Three processes: this one (queues the messages, watches

@@ -86,10 +86,14 @@ class Connection(asyncio.Protocol):
 
     @property
     def patient(self) -> bool:
-        """Whether the SMSC sends more deliver_sm while earlier ones are unanswered: seen doing so,
-        or not seen long enough to tell (answers may then wait a little; an SMSC that waits for
-        each answer shows it within the first ``PATIENCE_PROBE`` deliveries)."""
-        return self.most_unanswered > 1 or self.delivered <= PATIENCE_PROBE
+        """Whether the SMSC can send more deliver_sm before it waits for answers, so answering may
+        wait a little (the status writer lingers for a batch). While the first ``PATIENCE_PROBE``
+        deliveries are seen, yes: an SMSC that waits for each answer shows it then. After that, only
+        below the most deliveries it has ever left unanswered at once (its window is at least that):
+        at that mark it may be waiting for us, whether its window is 1 or 100."""
+        if self.delivered <= PATIENCE_PROBE:
+            return True
+        return self.unanswered < self.most_unanswered
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ receipt's deliver_sm_resp goes out then: a receipt is acknowledged to the SMSC o
 stored); :meth:`StatusWriter.put` awaits the commit. While one batch is being written the next
 accumulates, so under load the batch size follows the load. A trickle (a carrier at its speed
 limit, receipts coming one by one) lingers up to ``linger_seconds`` until ``linger_batch`` changes
-wait, so it is written in batches too; a change marked urgent (a receipt from an SMSC that waits
-for each answer before sending the next) ends the linger at once.
+wait, so it is written in batches too; a change marked urgent (a receipt whose SMSC may be waiting
+for answers: it has as many deliveries unanswered as it ever had) ends the linger at once.
 
 A receipt that matches no open part yet (SMSCs may send the receipt before the submit_sm_resp is
 recorded; a multi-part message is recorded once its last part is answered; while a carrier's id
