@@ -52,6 +52,7 @@ from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
 from .http.api.metrics import MetricsSources
 from .http.app import build_api_app, build_ops_app
+from .http.control import ControlRoom
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
@@ -342,6 +343,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
     if role.serves_api:
+        actions = OperatorActions(db, policy, signals, callbacks, carriers=[c.name for c in s.carriers])
         deps = ApiDependencies(
             db=db,
             policy=policy,
@@ -351,7 +353,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             callbacks=callbacks,
             secrets={c.id: c.secret for c in s.crm_clients},
             crm_mappings=crm.mappings,
-            actions=OperatorActions(db, policy, signals, callbacks),
+            actions=actions,
             subscriptions=subscriptions,
             max_body_bytes=s.gateway.max_body_bytes,
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
@@ -362,6 +364,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             OperatorAuth.from_settings(db, s.dashboard),
             _link_states(links.pool) if links else lambda: [],
             commits.next,
+            ControlRoom(db, actions, s.gateway.tz),
         )
         app.add_subapp(DASHBOARD_MOUNT, dashboard_app(dashboard))
     else:
