@@ -343,7 +343,9 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
     if role.serves_api:
-        actions = OperatorActions(db, policy, signals, callbacks, carriers=[c.name for c in s.carriers])
+        actions = OperatorActions(
+            db, policy, signals, callbacks, carriers=[c.name for c in s.carriers], on_change=commits.committed
+        )
         deps = ApiDependencies(
             db=db,
             policy=policy,
@@ -446,7 +448,9 @@ def _build_links(
         pool=pool,
         dispatcher=dispatcher,
         loop=DispatchLoop(dispatcher, signals.outbox, d.interval_seconds),
-        fanout=FanoutService(db, signals.broadcasts, signals.outbox.set, chunk=s.notices.fanout_chunk),
+        fanout=FanoutService(
+            db, signals.broadcasts, _both(signals.outbox.set, commits.committed), chunk=s.notices.fanout_chunk
+        ),
         reminders=ReminderService(db, policy, signals.outbox.set),
         sender=CallbackSender(
             db,
@@ -460,6 +464,14 @@ def _build_links(
         ),
         inbox=inbox,
     )
+
+
+def _both(first: Callable[[], object], second: Callable[[], object]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
 
 
 def _link_states(pool: CarrierPool) -> Callable[[], list[dict]]:

@@ -335,10 +335,11 @@ def _carrier_action(pausing: bool) -> Handler:
         name = request.match_info["name"]
         actions = request.config_dict[CONTROL].actions
         try:
+            by = request[SESSION].operator.username
             if pausing:
-                changed = await actions.pause_carrier(name, by=_by(request))
+                changed = await actions.pause_carrier(name, by=by)
             else:
-                changed = await actions.resume_carrier(name, by=_by(request))
+                changed = await actions.resume_carrier(name, by=by)
         except UnknownCarrier as exc:
             raise Problem(404, "Not found", str(exc), [("name", str(exc))]) from None
         if changed:

@@ -45,10 +45,13 @@ class OperatorActions:
         callbacks: CallbackQueue,
         now: Callable[[], datetime] = clock.now,
         carriers: Iterable[str] = (),
+        on_change: Callable[[], object] = lambda: None,
     ):
-        """``carriers``: the configured carriers' names (the ones that can be paused)."""
+        """``carriers``: the configured carriers' names (the ones that can be paused);
+        ``on_change``: called after an action changed something (the dashboards' streams)."""
         self.db = db
         self.carriers = tuple(carriers)
+        self.on_change = on_change
         self.policy = policy
         self.signals = signals
         self.callbacks = callbacks
@@ -62,6 +65,7 @@ class OperatorActions:
             raise NotAllowed(str(exc)) from None
         if result is not None:
             self.signals.callbacks.set()
+            self.on_change()
             log.info("broadcast cancelled", by=by, broadcast_id=broadcast_id, messages=result["cancelled"])
         return result
 
@@ -91,6 +95,7 @@ class OperatorActions:
             raise NotAllowed(str(exc)) from None
         if result is not None:
             self.signals.outbox.set()
+            self.on_change()
             log.info("message retried", by=by, message_id=message_id, was=result["previous_status"])
         return result
 
@@ -108,6 +113,7 @@ class OperatorActions:
             raise NotAllowed(str(exc)) from None
         if result is not None:
             self.signals.callbacks.set()
+            self.on_change()
             log.info("message cancelled", by=by, message_id=message_id, was=result["previous_status"])
         return result
 
@@ -132,6 +138,7 @@ class OperatorActions:
         self._known(carrier)
         changed = await self.db.run(carrier_pauses.pause, carrier, by, self.now())
         if changed:
+            self.on_change()
             log.warning("carrier paused", by=by, carrier=carrier)
         return changed
 
@@ -141,5 +148,6 @@ class OperatorActions:
         changed = await self.db.run(carrier_pauses.resume, carrier)
         if changed:
             self.signals.outbox.set()  # its messages are claimable again
+            self.on_change()
             log.warning("carrier resumed", by=by, carrier=carrier)
         return changed

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -112,6 +114,12 @@ async def test_search_by_folio_number_status_and_time_then_a_message_s_story(run
     assert (await ana.get("messages", since="2000-01-01T00:00", until="2000-01-02T00:00"))[1]["items"] == []
     status, found = await ana.get("messages", since=created, folio="MH-2026-004512")
     assert [m["id"] for m in found["items"]] == [first]
+    city = datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(ZoneInfo("America/Mexico_City"))
+    typed = (city - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")  # as typed: the city's time
+    assert {m["id"] for m in (await ana.get("messages", since=typed))[1]["items"]} == {first, other}
+    later = (city + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    assert (await ana.get("messages", since=typed, until=later))[1]["items"] != []
+    assert (await ana.get("messages", since=later))[1]["items"] == []
 
     status, problem = await ana.get("messages", msisdn="12")
     assert status == 422 and problem["field"] == "msisdn"
@@ -169,8 +177,8 @@ async def test_a_paused_carrier_s_messages_wait_and_go_when_it_is_resumed(runtim
     assert (await ana.post("carriers/nextel/pause"))[0] == 404
     _, snapshot = await ana.get("data")
     assert {c["carrier"]: c["paused_by"] for c in snapshot["carriers"]} == {
-        "telcel": "operator:ana",
-        "movistar": "operator:ana",
+        "telcel": "ana",
+        "movistar": "ana",
     }
     assert all(link["paused"] and link["bound"] for link in snapshot["links"])  # bound, but paused
 
