@@ -50,12 +50,13 @@ from .domain.subscriptions import Catalogue
 from .domain.templates import DEFAULT_DIRECTORY, TemplateRenderer
 from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
-from .http.api.metrics import MetricsSources
+from .http.api.metrics import MetricsSources, silent_failures
 from .http.app import build_api_app, build_ops_app
 from .http.control import ControlRoom
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
+from .services.citizen_data import CitizenData
 from .services.citizen_sms import CitizenInbox
 from .services.intake import IntakeService
 from .services.link_events import LinkEventHandler, msisdn_e164
@@ -366,7 +367,13 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             OperatorAuth.from_settings(db, s.dashboard),
             _link_states(links.pool) if links else lambda: [],
             commits.next,
-            ControlRoom(db, actions, s.gateway.tz),
+            ControlRoom(
+                db,
+                actions,
+                CitizenData(callbacks.message_status if callbacks.enabled else None),
+                s.gateway.tz,
+            ),
+            _silent_failures(metrics),
         )
         app.add_subapp(DASHBOARD_MOUNT, dashboard_app(dashboard))
     else:
@@ -464,6 +471,14 @@ def _build_links(
         ),
         inbox=inbox,
     )
+
+
+def _silent_failures(metrics: MetricsSources) -> Callable[[], dict[str, int]]:
+    def counts() -> dict[str, int]:
+        """What went wrong without stopping anything, counted since this process started."""
+        return silent_failures(metrics)
+
+    return counts
 
 
 def _both(first: Callable[[], object], second: Callable[[], object]) -> Callable[[], None]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gateway.domain.operators import Role
 from gateway.domain.phone import MSISDN_SCHEMA, InvalidNumber, normalize_msisdn
 from gateway.domain.status import MessageStatus
+from gateway.services.citizen_data import CitizenData
 from gateway.services.operator_actions import NotAllowed, OperatorActions, UnknownCarrier
 from gateway.store import carrier_pauses, reads
 from gateway.store.db import Database
@@ -53,6 +54,7 @@ class ControlRoom:
 
     db: Database
     actions: OperatorActions
+    citizens: CitizenData
     tz: ZoneInfo  # the city's: a time range typed without an offset is in it
 
 

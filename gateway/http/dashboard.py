@@ -29,7 +29,7 @@ from gateway.store import carrier_pauses, reads
 from gateway.store.db import Database
 from gateway.store.operators import active_count
 
-from . import control
+from . import citizens, control
 from .api.schemas import MessageDelivery, Stats
 from .control import CONTROL, BroadcastProgress, CarrierState, ControlRoom, broadcast_progress, carrier_states
 from .operations import OPERATOR, PUBLIC, Operation, add_routes, answer, content, no_body, problem
@@ -58,6 +58,7 @@ class DashboardContext:
     links: Callable[[], list[dict]]
     next_commit: Callable[[], Awaitable]  # completes at the next committed status batch
     control: ControlRoom
+    failures: Callable[[], dict[str, int]]  # this process's silent-failure counters (api role: none)
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: streams end
 
 
@@ -84,6 +85,11 @@ class Snapshot(Answer):
     stats: Stats
     recent: list[MessageDelivery]
     broadcasts: list[BroadcastProgress]
+    silent_failures: dict[str, int] = Field(
+        description="what went wrong without stopping anything: receipts unparsed, unknown, duplicate "
+        "or ambiguous, status changes set aside, unusable message ids, unexpected PDUs, refused MO "
+        "(this process, since it started) and CRM callbacks given up (every process)"
+    )
 
 
 class AuditEntry(Answer):
@@ -99,18 +105,19 @@ class AuditLog(Answer):
     entries: list[AuditEntry]
 
 
-def _figures(conn, now) -> tuple[dict, list[dict], list[dict], list[dict]]:
+def _figures(conn, now) -> tuple[dict, list[dict], list[dict], list[dict], int]:
     return (
         reads.stats(conn, now),
         reads.recent_messages(conn, RECENT),
         reads.recent_broadcasts(conn, BROADCASTS),
         carrier_pauses.listing(conn),
+        reads.callbacks_given_up(conn),
     )
 
 
 async def snapshot(ctx: DashboardContext) -> Snapshot:
     now = clock.utcnow()
-    stats, recent, broadcasts, pauses = await ctx.db.run(_figures, now)
+    stats, recent, broadcasts, pauses, given_up = await ctx.db.run(_figures, now)
     paused = {p["carrier"] for p in pauses}
     return Snapshot(
         at=now,
@@ -119,6 +126,7 @@ async def snapshot(ctx: DashboardContext) -> Snapshot:
         stats=Stats(at=now, **stats),
         recent=[MessageDelivery.from_row(row) for row in recent],
         broadcasts=[broadcast_progress(row) for row in broadcasts],
+        silent_failures={**ctx.failures(), "callbacks_given_up": given_up},
     )
 
 
@@ -139,6 +147,7 @@ async def page(request: web.Request) -> web.Response:
         labels=labels.labels(lang),
         tz=ctx.control.tz.key,
         can_act=operator.role.allows(Role.OPERATOR),
+        is_admin=operator.role.allows(Role.ADMIN),
         username=operator.username,
         role=texts["roles"][operator.role.label],
         csrf_token=session.csrf_token,
@@ -270,6 +279,7 @@ OPERATIONS: tuple[Operation, ...] = (
         query=AuditQuery,
     ),
     *control.operations(MOUNT),
+    *citizens.operations(MOUNT),
     *operators_web.operations(MOUNT),
 )
 

@@ -23,10 +23,12 @@ from .models import (
     callbacks,
     cases,
     citizens,
+    consent_events,
     events,
     message_parts,
     message_status_history,
     messages,
+    mobile_messages,
     subscriptions,
     zones,
 )
@@ -308,3 +310,58 @@ def broadcast_reach(conn: Connection, broadcast_id: int) -> list[tuple[str | Non
         .group_by(zones.c.name, m.status)
     )
     return [(name, status, count) for name, status, count in conn.execute(query)]
+
+
+# --- the control room: citizens ------------------------------------------------------------------
+
+
+def recent_inbound(conn: Connection, limit: int = 50) -> list[dict]:
+    """The latest citizens' SMS, newest first, with what each was understood as (no text)."""
+    mo = mobile_messages.c
+    query = select(
+        mo.id, mo.msisdn, mo.carrier, mo.received_at, mo.keyword, mo.intent, mo.language, mo.understood,
+        mo.outcome, mo.reply_kind,
+    ).order_by(mo.id.desc()).limit(limit)  # fmt: skip
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def consent_ledger(conn: Connection, msisdn: str) -> dict | None:
+    """One number's citizen, subscriptions (topic, colonia or None: every one) and consent ledger
+    (oldest first), or None when the gateway does not know the number."""
+    c = citizens.c
+    citizen = (
+        conn.execute(
+            select(c.id, c.msisdn, c.language, c.opted_out, c.opted_out_at, c.created_at).where(
+                c.msisdn == msisdn
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if citizen is None:
+        return None
+    s = subscriptions.c
+    subscribed = conn.execute(
+        select(s.topic, zones.c.name)
+        .select_from(subscriptions.outerjoin(zones, zones.c.id == s.zone_id))
+        .where(s.citizen_id == citizen["id"])
+        .order_by(s.topic, zones.c.name)
+    ).all()
+    e = consent_events.c
+    ledger = conn.execute(
+        select(e.at, e.action, e.channel, e.client_id, e.carrier, e.topics, e.zones, e.raw)
+        .where(e.citizen_id == citizen["id"])
+        .order_by(e.at, e.id)
+    ).mappings()
+    return {
+        **citizen,
+        "subscriptions": [{"topic": topic, "zone": zone} for topic, zone in subscribed],
+        "ledger": [dict(r) for r in ledger],
+    }
+
+
+def callbacks_given_up(conn: Connection) -> int:
+    """CRM callbacks given up (a 4xx, or retries exhausted)."""
+    return conn.execute(
+        select(func.count()).select_from(callbacks).where(callbacks.c.status == "failed")
+    ).scalar_one()

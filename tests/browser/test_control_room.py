@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.domain.operators import Role
+from gateway.store import reads
 from gateway.store.models import audit_log
 from tests.integration.conftest import Api, case_received
 from tests.integration.test_notices_e2e import _future, _local, subscribe
@@ -106,6 +107,7 @@ async def test_search_a_number_open_its_story_on_a_phone_and_in_english_then_sig
         "Messages",
         "Broadcasts",
         "Carriers",
+        "Citizens",
     ]
     row = page.locator("#recent tbody tr").first
     assert "delivered" in await row.inner_text()
@@ -205,3 +207,49 @@ async def test_watch_a_broadcast_s_bar_move_and_cancel_one(gateway, page):
     )
     assert await page.locator(f"#broadcast-{second['broadcast_id']} .bar span").count() == 1  # all cancelled
     await screenshot(page, "control-broadcast-cancelled")
+
+
+async def test_a_citizen_s_sms_ledger_and_a_confirmed_forget(gateway, simulator, page):
+    phone = "+525512345678"
+    api = Api(gateway.url)  # a citizen texts the short code through the simulator
+    try:
+        async with api.session.post(
+            f"{simulator.http_url}/sim/mo", json={"from": phone, "text": "ALTA AGUA ANZURES"}
+        ) as r:
+            assert r.status == 202
+
+        async def subscribed() -> bool:
+            return bool(gateway.db.transaction(lambda conn: reads.consent_ledger(conn, phone)))
+
+        while not await subscribed():
+            await gateway.writer.next_commit()  # its reply is committed after the SMS
+    finally:
+        await api.close()
+
+    async def type_the_number(dialog) -> None:
+        await dialog.accept("55 1234 5678")
+
+    page.on("dialog", type_the_number)
+    await page.goto(f"{gateway.url}/dashboard/")
+    await sign_in(page, OPERATOR, PASSWORD)
+    assert await page.locator('#silent [data-counter="receipts_unparsed"] .n').inner_text() == "0"
+    await page.click("nav >> text=Ciudadanos")
+    inbound = page.locator("#inbound tbody tr").first
+    await inbound.wait_for()
+    assert "alta · AGUA" in await inbound.inner_text() and "+52******5678" in await inbound.inner_text()
+    await page.fill('#ledger-form input[name="msisdn"]', "55 1234 5678")
+    await page.click("#ledger-form button")
+    await page.locator("#ledger-table tbody tr").first.wait_for()
+    assert "ALTA AGUA ANZURES" in await page.locator("#ledger-table").inner_text()
+    assert "AGUA · Anzures" in await page.locator("#ledger-facts").inner_text()
+    await screenshot(page, "control-citizen-ledger")
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await fits(page, 360)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.click("#forget")
+    await page.wait_for_function(
+        "document.getElementById('ledger-notice').textContent.startsWith('Datos borrados')"
+    )
+    assert "dado de baja" in await page.locator("#ledger-facts").inner_text()
+    assert "ALTA AGUA ANZURES" not in await page.locator("#ledger-table").inner_text()
+    await screenshot(page, "control-citizen-forgotten")

@@ -15,6 +15,7 @@ from gateway.domain.operators import Role
 from gateway.store.models import audit_log, messages
 from tests.operators.helpers import add_operator, sign_in
 
+from . import test_citizen_replies as replies
 from .conftest import Api, case_received
 from .test_notices_e2e import _future, _local, subscribe
 
@@ -259,3 +260,78 @@ async def test_broadcasts_show_progress_and_reach_by_colonia_and_a_finished_one_
     assert listing["items"][0]["progress"]["cancelled"] == 3 and listing["items"][0]["status"] == "cancelled"
     (entry,) = audit_entries(runtime, "broadcast.cancel")
     assert entry["target"] == f"broadcast:{second}" and entry["detail"]["cancelled"] == 3
+
+
+@pytest.fixture
+async def phones(runtime, simulator):
+    """Virtual handsets that text the gateway through the simulator (as in test_citizen_replies)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        inbox = replies.Inbox(runtime)
+        yield lambda number: replies.Phone(number, runtime, simulator, inbox, http)
+
+
+@pytest.fixture
+async def admin(runtime):
+    add_operator(runtime.db, "ines", PASSWORD, Role.ADMIN)
+    session = await operator(runtime, "ines")
+    yield session
+    await session.http.close()
+
+
+async def post_json(session: Operator, path: str, body: dict) -> tuple[int, dict]:
+    headers = {"X-CSRF-Token": session.token}
+    async with session.http.post(f"{session.base}/dashboard/{path}", json=body, headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def test_citizens_sms_ledger_export_and_a_confirmed_forget(runtime, phones, ana, admin):
+    await phones(NUMBER).ask("alta agua anzures")
+    status, inbound = await ana.get("citizens/inbound")
+    assert status == 200
+    (mo,) = inbound["items"]
+    assert mo["sender"] == "+52******5678" and mo["intent"] == "subscribe" and mo["keyword"] == "ALTA"
+    assert mo["understood"]["topic"] == "AGUA" and "text" not in mo and "anzures" not in str(mo)
+
+    status, ledger = await ana.get("citizens/ledger", msisdn="55 1234 5678")
+    assert status == 200 and ledger["number"] == NUMBER and ledger["opted_out"] is False
+    assert ledger["subscriptions"] == [{"topic": "AGUA", "zone": "Anzures"}]
+    assert [(e["action"], e["channel"], e["raw"]) for e in ledger["ledger"]][-1][1:] == (
+        "sms",
+        "alta agua anzures",
+    )
+    assert [e["target"] for e in audit_entries(runtime, "citizen.view_ledger")] == [f"msisdn:{NUMBER}"]
+    assert (await ana.get("citizens/ledger", msisdn="+52 55 0000 0000"))[0] == 404
+
+    assert (await post_json(ana, "citizens/export", {"msisdn": NUMBER}))[0] == 403  # admins only
+    status, exported = await post_json(admin, "citizens/export", {"msisdn": "5512345678"})
+    assert status == 200 and exported["msisdn"] == NUMBER
+    assert [e["actor"] for e in audit_entries(runtime, "citizen.export")] == ["ines"]
+
+    status, problem = await post_json(admin, "citizens/forget", {"msisdn": NUMBER, "confirm": "5512345679"})
+    assert status == 422 and problem["field"] == "confirm"
+    assert (await ana.get("citizens/ledger", msisdn=NUMBER))[1]["subscriptions"] != []  # nothing erased
+    assert (await post_json(ana, "citizens/forget", {"msisdn": NUMBER, "confirm": NUMBER}))[0] == 403
+    status, forgotten = await post_json(
+        admin, "citizens/forget", {"msisdn": NUMBER, "confirm": "(55) 1234-5678"}
+    )
+    assert status == 200 and forgotten["erased"]["subscriptions"] == 1
+    _, ledger = await ana.get("citizens/ledger", msisdn=NUMBER)
+    assert ledger["opted_out"] is True and ledger["subscriptions"] == []
+    assert "alta agua anzures" not in str(ledger)
+    (entry,) = audit_entries(runtime, "citizen.forget")
+    assert entry["target"] == "msisdn:+52******5678" and entry["actor"] == "ines"
+
+
+async def test_the_overview_counts_silent_failures(runtime, ana):
+    _, snapshot = await ana.get("data")
+    assert snapshot["silent_failures"] == {
+        "receipts_unparsed": 0,
+        "receipts_unknown": 0,
+        "receipts_duplicate": 0,
+        "receipts_ambiguous": 0,
+        "status_changes_set_aside": 0,
+        "bad_message_ids": 0,
+        "unexpected_pdus": 0,
+        "mo_refused": 0,
+        "callbacks_given_up": 0,
+    }

@@ -18,6 +18,7 @@ from gateway.http.dashboard import MOUNT, DashboardContext, dashboard_app
 from gateway.http.operators.context import audit
 from gateway.http.operators.web import SESSION_COOKIE, requires
 from gateway.roles import build_policy
+from gateway.services.citizen_data import CitizenData
 from gateway.services.operator_actions import OperatorActions
 from gateway.services.operator_auth import OperatorAuth
 from gateway.signals import Signals
@@ -49,8 +50,8 @@ async def _client(db, clock, **settings) -> TestClient:
     )
     settings = make_settings({})
     actions = OperatorActions(db, build_policy(settings), Signals(), CallbackQueue({}), carriers=["telcel"])
-    control = ControlRoom(db, actions, settings.gateway.tz)
-    dashboard = dashboard_app(DashboardContext(db, auth, list, asyncio.Event().wait, control))
+    control = ControlRoom(db, actions, CitizenData(), settings.gateway.tz)
+    dashboard = dashboard_app(DashboardContext(db, auth, list, asyncio.Event().wait, control, dict))
     dashboard.router.add_post("/act", act)  # a state-changing action, as the later features add
     root = web.Application()
     root.add_subapp(MOUNT, dashboard)
