@@ -236,10 +236,14 @@ async def test_a_citizen_s_sms_ledger_and_a_confirmed_forget(gateway, simulator,
     await page.click("nav >> text=Ciudadanos")
     inbound = page.locator("#inbound tbody tr").first
     await inbound.wait_for()
-    assert "alta · AGUA" in await inbound.inner_text() and "+52******5678" in await inbound.inner_text()
+    assert (
+        "alta · AGUA · Anzures" in await inbound.inner_text()
+        and "+52******5678" in await inbound.inner_text()
+    )
     await page.fill('#ledger-form input[name="msisdn"]', "55 1234 5678")
     await page.click("#ledger-form button")
     await page.locator("#ledger-table tbody tr").first.wait_for()
+    assert "suscripción · AGUA" in await page.locator("#ledger-table").inner_text()
     assert "ALTA AGUA ANZURES" in await page.locator("#ledger-table").inner_text()
     assert "AGUA · Anzures" in await page.locator("#ledger-facts").inner_text()
     await screenshot(page, "control-citizen-ledger")

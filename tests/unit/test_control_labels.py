@@ -27,7 +27,16 @@ from smpp_client.errors import (
 
 
 def test_both_languages_name_the_same_things():
-    for table in (STATUSES, PRIORITIES, LINK_STATES, SMPP_ERRORS, INTENTS, WORDS, module.SILENT_FAILURES):
+    for table in (
+        STATUSES,
+        PRIORITIES,
+        LINK_STATES,
+        SMPP_ERRORS,
+        INTENTS,
+        WORDS,
+        module.SILENT_FAILURES,
+        module.CONSENT_ACTIONS,
+    ):
         assert set(table["es"]) == set(table["en"])
     assert set(WORDS["es"]["b_status"]) == set(WORDS["en"]["b_status"])
 

@@ -134,6 +134,23 @@ INTENTS = {
     },
 }
 
+CONSENT_ACTIONS = {
+    "es": {
+        "opt_in": "alta general",
+        "opt_out": "baja total",
+        "subscribe": "suscripción",
+        "unsubscribe": "fin de suscripción",
+        "forgotten": "datos olvidados",
+    },
+    "en": {
+        "opt_in": "opt-in",
+        "opt_out": "opt-out",
+        "subscribe": "subscribed",
+        "unsubscribe": "unsubscribed",
+        "forgotten": "data forgotten",
+    },
+}
+
 SILENT_FAILURES = {
     "es": {
         "receipts_unparsed": "acuses ilegibles",
@@ -385,6 +402,7 @@ def labels(lang: str) -> dict:
         "link_states": LINK_STATES[lang],
         "smpp_errors": SMPP_ERRORS[lang],
         "intents": INTENTS[lang],
+        "consent_actions": CONSENT_ACTIONS[lang],
         "silent_failures": SILENT_FAILURES[lang],
         "words": WORDS[lang],
     }
