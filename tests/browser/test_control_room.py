@@ -36,11 +36,15 @@ async def accept_dialogs(dialog) -> None:
     await dialog.accept()
 
 
-async def open_control_room(gateway, page, username: str = OPERATOR) -> None:
+async def open_control_room(gateway, page, username: str = OPERATOR) -> list[str]:
+    """Signed in and live; returns the list, growing, of every URL the page requests."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.on("dialog", accept_dialogs)
     await page.goto(f"{gateway.url}/dashboard/")
     await sign_in(page, username, PASSWORD)
     await page.wait_for_function("document.getElementById('state').textContent === 'en vivo'")
+    return requested
 
 
 async def fits(page, width: int) -> None:
@@ -62,7 +66,7 @@ async def test_search_a_number_open_its_story_on_a_phone_and_in_english_then_sig
         message = await api.wait_status(gateway, message_id, "delivered")
     finally:
         await api.close()
-    await open_control_room(gateway, page)
+    requested = await open_control_room(gateway, page)
     await page.click("nav >> text=Mensajes")
     await page.fill('#search input[name="msisdn"]', "(55) 1234-5678")
     await page.click("#search button[type=submit]")
@@ -113,6 +117,7 @@ async def test_search_a_number_open_its_story_on_a_phone_and_in_english_then_sig
     assert "delivered" in await row.inner_text()
     await screenshot(page, "control-overview-en")
 
+    assert requested and all(url.startswith(f"{gateway.url}/") for url in requested)  # no CDN
     await page.click("#logout")
     await page.wait_for_url(re.compile(r"/dashboard/login\?bye=1$"))
     assert (await page.request.get(f"{gateway.url}/dashboard/messages?msisdn=5512345678")).status == 401
