@@ -87,6 +87,11 @@ async def test_search_a_number_open_its_story_on_a_phone_and_in_english_then_sig
     part = page.locator("#parts tbody tr").first
     assert message["carrier"] in await part.inner_text()
     assert "+52******5678" in await page.locator("#story-facts").inner_text()
+    await page.click("#retry")  # a delivered message cannot be sent again: the 409 is shown
+    await page.wait_for_function("document.getElementById('story-notice').textContent.startsWith('409')")
+    assert (await page.locator("#story-notice").inner_text()).startswith(
+        "409 · Solo se reintentan mensajes fallidos"
+    )
     await screenshot(page, "control-story")
 
     def views(conn):
@@ -154,6 +159,8 @@ async def test_a_viewer_sees_no_action(gateway, page):
     assert await page.locator("#carrier-table button").count() == 0
     assert "no puede realizar acciones" in await page.locator("#carriers").inner_text()
     assert await page.locator("#retry").count() == 0
+    assert await page.locator("#forget").count() == 0 and await page.locator("#export").count() == 0
+    assert await page.locator(".cancel-broadcast").count() == 0
 
 
 async def watch_segment(page, broadcast_id: int, segment: str, count: int) -> None:
@@ -197,7 +204,9 @@ async def test_watch_a_broadcast_s_bar_move_and_cancel_one(gateway, page):
         await page.wait_for_function(
             "document.getElementById('broadcast-notice').textContent.startsWith('409')"
         )
-        assert "finished" in await notice.inner_text()
+        assert (
+            "Ya no se puede cancelar" in await notice.inner_text() and "finished" in await notice.inner_text()
+        )
 
         await actions.pause_carrier("telcel", by="test")
         status, second = await api.post_event({**event, "id": "agua-browser-2"})

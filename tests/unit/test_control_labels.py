@@ -38,7 +38,8 @@ def test_both_languages_name_the_same_things():
         module.CONSENT_ACTIONS,
     ):
         assert set(table["es"]) == set(table["en"])
-    assert set(WORDS["es"]["b_status"]) == set(WORDS["en"]["b_status"])
+    for nested in ("b_status", "problems"):
+        assert set(WORDS["es"][nested]) == set(WORDS["en"][nested])
 
 
 def test_every_status_priority_and_counter_has_a_spanish_label():
