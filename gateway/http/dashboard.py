@@ -1,5 +1,5 @@
 """The operators' live dashboard: one offline page, a JSON snapshot and a live stream; the
-control room's search and actions are gateway/http/control.py, mounted beside it.
+control room's views and actions are gateway/http/control/, mounted beside it.
 
 Operators sign in with their own accounts (gateway/http/operators): without a session the page
 redirects to the login and everything else answers 401. Numbers are masked (but in a search by
@@ -29,9 +29,11 @@ from gateway.store import carrier_pauses, reads
 from gateway.store.db import Database
 from gateway.store.operators import active_count
 
-from . import citizens, control
+from . import control
 from .api.schemas import MessageDelivery, Stats
-from .control import CONTROL, BroadcastProgress, CarrierState, ControlRoom, broadcast_progress, carrier_states
+from .control import CONTROL, ControlRoom
+from .control.broadcasts import BroadcastProgress, broadcast_progress
+from .control.carriers import CarrierState, carrier_states
 from .operations import OPERATOR, PUBLIC, Operation, add_routes, answer, content, no_body, problem
 from .operators import labels, pages
 from .operators import web as operators_web
@@ -279,7 +281,6 @@ OPERATIONS: tuple[Operation, ...] = (
         query=AuditQuery,
     ),
     *control.operations(MOUNT),
-    *citizens.operations(MOUNT),
     *operators_web.operations(MOUNT),
 )
 

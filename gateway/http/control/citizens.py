@@ -13,14 +13,14 @@ from gateway.domain.operators import Role
 from gateway.domain.phone import MSISDN_SCHEMA, InvalidNumber, mask_msisdn, normalize_msisdn
 from gateway.store import reads
 
-from .bodies import check_media_type, parse_json, read_body
-from .control import CONTROL, answers_problems
-from .operations import JSON, OPERATOR, Operation, answer, content, problem
-from .operators.context import audit
-from .operators.web import requires
-from .problems import Problem
-from .query import parse_query
-from .responses import Answer, UtcTime, json_response, model_response
+from ..bodies import check_media_type, parse_json, read_body
+from ..operations import JSON, OPERATOR, Operation, answer, content, problem
+from ..operators.context import audit
+from ..operators.web import requires
+from ..problems import Problem
+from ..query import parse_query
+from ..responses import Answer, UtcTime, json_response, model_response
+from .context import CONTROL, answers_problems
 
 INBOUND_SHOWN = 50
 MAX_BODY = 1024
