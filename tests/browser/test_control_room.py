@@ -3,8 +3,11 @@ and see its binds paused, watch a broadcast's bar move and cancel one, a phone's
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -261,6 +264,11 @@ async def test_a_citizen_s_sms_ledger_and_a_confirmed_forget(gateway, simulator,
     assert "ALTA AGUA ANZURES" in await page.locator("#ledger-table").inner_text()
     assert "AGUA · Anzures" in await page.locator("#ledger-facts").inner_text()
     await screenshot(page, "control-citizen-ledger")
+    async with page.expect_download() as download:
+        await page.click("#export")
+    saved = Path(await (await download.value).path())
+    exported = json.loads(await asyncio.to_thread(saved.read_text))
+    assert exported["msisdn"] == phone and exported["messages_received"][0]["text"] == "ALTA AGUA ANZURES"
     await page.set_viewport_size({"width": 360, "height": 740})
     await fits(page, 360)
     await page.set_viewport_size({"width": 1280, "height": 900})
