@@ -50,11 +50,13 @@ from .domain.subscriptions import Catalogue
 from .domain.templates import DEFAULT_DIRECTORY, TemplateRenderer
 from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
-from .http.api.metrics import MetricsSources
+from .http.api.metrics import MetricsSources, silent_failures
 from .http.app import build_api_app, build_ops_app
+from .http.control import ControlRoom
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
+from .services.citizen_data import CitizenData
 from .services.citizen_sms import CitizenInbox
 from .services.intake import IntakeService
 from .services.link_events import LinkEventHandler, msisdn_e164
@@ -342,6 +344,9 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
     if role.serves_api:
+        actions = OperatorActions(
+            db, policy, signals, callbacks, carriers=[c.name for c in s.carriers], on_change=commits.committed
+        )
         deps = ApiDependencies(
             db=db,
             policy=policy,
@@ -351,7 +356,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             callbacks=callbacks,
             secrets={c.id: c.secret for c in s.crm_clients},
             crm_mappings=crm.mappings,
-            actions=OperatorActions(db, policy, signals, callbacks),
+            actions=actions,
             subscriptions=subscriptions,
             max_body_bytes=s.gateway.max_body_bytes,
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
@@ -362,6 +367,13 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             OperatorAuth.from_settings(db, s.dashboard),
             _link_states(links.pool) if links else lambda: [],
             commits.next,
+            ControlRoom(
+                db,
+                actions,
+                CitizenData(callbacks.message_status if callbacks.enabled else None),
+                s.gateway.tz,
+            ),
+            _silent_failures(metrics),
         )
         app.add_subapp(DASHBOARD_MOUNT, dashboard_app(dashboard))
     else:
@@ -448,7 +460,9 @@ def _build_links(
         pool=pool,
         dispatcher=dispatcher,
         loop=DispatchLoop(dispatcher, signals.outbox, d.interval_seconds),
-        fanout=FanoutService(db, signals.broadcasts, signals.outbox.set, chunk=s.notices.fanout_chunk),
+        fanout=FanoutService(
+            db, signals.broadcasts, _both(signals.outbox.set, commits.committed), chunk=s.notices.fanout_chunk
+        ),
         reminders=ReminderService(db, policy, signals.outbox.set),
         sender=CallbackSender(
             db,
@@ -462,6 +476,22 @@ def _build_links(
         ),
         inbox=inbox,
     )
+
+
+def _silent_failures(metrics: MetricsSources) -> Callable[[], dict[str, int]]:
+    def counts() -> dict[str, int]:
+        """What went wrong without stopping anything, counted since this process started."""
+        return silent_failures(metrics)
+
+    return counts
+
+
+def _both(first: Callable[[], object], second: Callable[[], object]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
 
 
 def _link_states(pool: CarrierPool) -> Callable[[], list[dict]]:

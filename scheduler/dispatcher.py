@@ -5,7 +5,9 @@ each round sets the routes the previous round chose for the queued messages it f
 each carrier claims its own messages, only what it can take now (about a second of traffic, at most
 a window more, once half of it is free: :meth:`CarrierPool.rooms`), so a busy or throttled carrier
 never holds back another, leases stay short and a backlog stays in the database, where priorities
-and cancellations still apply. A claimed message becomes a
+and cancellations still apply. A carrier an operator paused (``carrier_pauses``, read in each
+round's transaction, so every process sees it) claims nothing, no other carrier claims its messages
+and the pool hands it no job: they wait. A claimed message becomes a
 :class:`~smpp_client.jobs.Job` ranked by its priority (an emergency overtakes what waits in a
 carrier's queue) with a deadline: the end of its validity, or most of its lease, whichever comes
 first. Its outcome comes back through a callback and is turned into an outbox change for the
@@ -35,7 +37,7 @@ import structlog
 from gateway import clock
 from gateway.domain.phone import mask_msisdn
 from gateway.domain.status import MessageStatus
-from gateway.store import outbox
+from gateway.store import carrier_pauses, outbox
 from gateway.store.db import Database
 from gateway.store.status_writer import StatusWriter
 from smpp_client.errors import error_name
@@ -99,15 +101,18 @@ class Dispatcher:
         now = clock.utcnow()
         self._claiming += 1
         try:
-            claims, unrouted = await self.db.run(self._round, routes, rooms, now)
+            claims, unrouted, paused = await self.db.run(self._round, routes, rooms, now)
         finally:
             self._claiming -= 1
             self._maybe_settled()
+        self.pool.set_paused(paused)
         router = self.pool.router
         self._routes = [(router.first_choice(msisdn), mid) for mid, msisdn in unrouted]
         self.routed += len(self._routes)
         claimed = [message for batch in claims.values() for message in batch]
-        self.more = bool(self._routes) or any(len(claims[name]) == room for name, (_, room) in rooms.items())
+        self.more = bool(self._routes) or any(
+            len(claims.get(name, ())) == room for name, (_, room) in rooms.items()
+        )
         if not claimed:
             return 0
         self.claimed += len(claimed)
@@ -133,14 +138,24 @@ class Dispatcher:
 
     def _round(
         self, conn, routes: list[tuple[str, int]], rooms: dict[str, tuple[list[str], int]], now: datetime
-    ) -> tuple[dict[str, list[outbox.ClaimedMessage]], list[tuple[int, str]]]:
-        """One transaction: set the routes chosen, claim per carrier, read the next unrouted."""
+    ) -> tuple[dict[str, list[outbox.ClaimedMessage]], list[tuple[int, str]], frozenset[str]]:
+        """One transaction: set the routes chosen, claim per carrier but for the paused ones (whose
+        messages no carrier claims: they wait), read the next unrouted."""
         outbox.set_routes(conn, routes)
+        paused = carrier_pauses.paused(conn)
         claims = {
-            name: outbox.claim(conn, self.owner, room, now, self.lease_seconds, carrier_routes)
+            name: outbox.claim(
+                conn,
+                self.owner,
+                room,
+                now,
+                self.lease_seconds,
+                [r for r in carrier_routes if r not in paused],
+            )
             for name, (carrier_routes, room) in rooms.items()
+            if name not in paused
         }
-        return claims, outbox.unrouted(conn, self.route_batch)
+        return claims, outbox.unrouted(conn, self.route_batch), paused
 
     async def drain(self) -> None:
         """Claim no more; wait for a claim in progress and for every handed message's outcome

@@ -61,6 +61,7 @@ class CarrierPool:
         self.router: Router = router or RuleRouter(list(self.carriers))
         self._room_handle: asyncio.Handle | None = None
         self._refresh_task: asyncio.Task | None = None
+        self.paused: frozenset[str] = frozenset()  # carriers an operator paused: they take no job
 
     def start(self) -> None:
         for carrier in self.carriers.values():
@@ -123,6 +124,10 @@ class CarrierPool:
 
     # --- jobs ---------------------------------------------------------------------------------
 
+    def set_paused(self, names: frozenset[str]) -> None:
+        """The carriers that take no job (failover skips them) until set again without them."""
+        self.paused = names
+
     def submit(self, job: Job) -> None:
         """Route a job to its carrier (the outcome comes through ``job.done``)."""
         job.tried = []
@@ -132,7 +137,7 @@ class CarrierPool:
     def _route(self, job: Job, last_status: int | None) -> None:
         tried = {name for name, _ in job.tried}
         for name in self.router.candidates(job.msisdn, job.first_choice):
-            if name in tried:
+            if name in tried or name in self.paused:
                 continue
             carrier = self.carriers[name]
             if carrier.accepting:

@@ -1,8 +1,10 @@
-"""The operators' live delivery dashboard: one offline page, a JSON snapshot and a live stream.
+"""The operators' live dashboard: one offline page, a JSON snapshot and a live stream; the
+control room's views and actions are gateway/http/control/, mounted beside it.
 
 Operators sign in with their own accounts (gateway/http/operators): without a session the page
-redirects to the login and everything else answers 401. Numbers are masked and message texts are
-not shown: the dashboard is for delivery, not for reading citizens' messages.
+redirects to the login and everything else answers 401. Numbers are masked (but in a search by
+number, audited) and message texts are not shown: the dashboard is for delivery, not for reading
+citizens' messages.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from gateway import clock
 from gateway.domain.operators import Role
 from gateway.services.operator_auth import OperatorAuth, current_session
 from gateway.store import audit as audit_log
-from gateway.store import reads
+from gateway.store import carrier_pauses, reads
 from gateway.store.db import Database
 from gateway.store.operators import active_count
 
+from . import control
 from .api.schemas import MessageDelivery, Stats
+from .control import CONTROL, ControlRoom
+from .control.broadcasts import BroadcastProgress, broadcast_progress
+from .control.carriers import CarrierState, carrier_states
 from .operations import OPERATOR, PUBLIC, Operation, add_routes, answer, content, no_body, problem
-from .operators import pages
+from .operators import labels, pages
 from .operators import web as operators_web
 from .operators.context import OPERATOR_AUTH, SESSION
 from .operators.web import GATE, MIDDLEWARES, SESSION_COOKIE, Gate, requires
@@ -42,6 +48,7 @@ log = structlog.get_logger("dashboard")
 STATIC = Path(__file__).parent / "static"
 MOUNT = "/dashboard"
 RECENT = 25  # messages in a snapshot
+BROADCASTS = 5  # broadcasts in a snapshot
 MAX_AUDIT = 500
 _templates = Environment(loader=FileSystemLoader(STATIC), autoescape=select_autoescape(default=True))
 
@@ -52,6 +59,8 @@ class DashboardContext:
     auth: OperatorAuth
     links: Callable[[], list[dict]]
     next_commit: Callable[[], Awaitable]  # completes at the next committed status batch
+    control: ControlRoom
+    failures: Callable[[], dict[str, int]]  # this process's silent-failure counters (api role: none)
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: streams end
 
 
@@ -65,15 +74,24 @@ class LinkState(Answer):
     bound: bool
     in_flight: int = Field(description="submit_sm awaiting their response")
     window: int
+    paused: bool = Field(description="its carrier is paused by an operator")
 
 
 class Snapshot(Answer):
-    """What the dashboard shows: every bind, the figures of GET /api/v1/stats, the latest messages."""
+    """What the dashboard shows: every bind, the carriers (paused or not), the figures of
+    GET /api/v1/stats, the latest messages and broadcasts."""
 
     at: UtcTime
     links: list[LinkState]
+    carriers: list[CarrierState]
     stats: Stats
     recent: list[MessageDelivery]
+    broadcasts: list[BroadcastProgress]
+    silent_failures: dict[str, int] = Field(
+        description="what went wrong without stopping anything: receipts unparsed, unknown, duplicate "
+        "or ambiguous, status changes set aside, unusable message ids, unexpected PDUs, refused MO "
+        "(this process, since it started) and CRM callbacks given up (every process)"
+    )
 
 
 class AuditEntry(Answer):
@@ -89,18 +107,28 @@ class AuditLog(Answer):
     entries: list[AuditEntry]
 
 
-def _figures(conn, now) -> tuple[dict, list[dict]]:
-    return reads.stats(conn, now), reads.recent_messages(conn, RECENT)
+def _figures(conn, now) -> tuple[dict, list[dict], list[dict], list[dict], int]:
+    return (
+        reads.stats(conn, now),
+        reads.recent_messages(conn, RECENT),
+        reads.recent_broadcasts(conn, BROADCASTS),
+        carrier_pauses.listing(conn),
+        reads.callbacks_given_up(conn),
+    )
 
 
 async def snapshot(ctx: DashboardContext) -> Snapshot:
     now = clock.utcnow()
-    stats, recent = await ctx.db.run(_figures, now)
+    stats, recent, broadcasts, pauses, given_up = await ctx.db.run(_figures, now)
+    paused = {p["carrier"] for p in pauses}
     return Snapshot(
         at=now,
-        links=ctx.links(),
+        links=[{**link, "paused": link["carrier"] in paused} for link in ctx.links()],
+        carriers=carrier_states(ctx.control.actions.carriers, pauses),
         stats=Stats(at=now, **stats),
         recent=[MessageDelivery.from_row(row) for row in recent],
+        broadcasts=[broadcast_progress(row) for row in broadcasts],
+        silent_failures={**ctx.failures(), "callbacks_given_up": given_up},
     )
 
 
@@ -112,10 +140,18 @@ async def page(request: web.Request) -> web.Response:
     session = request[SESSION]
     lang = pages.language(request)
     texts = pages.TEXTS[lang]
+    ctx = request.app[DASHBOARD]
+    operator = session.operator
     body = _templates.get_template("dashboard.html").render(
         t=texts,
-        username=session.operator.username,
-        role=texts["roles"][session.operator.role.label],
+        lang=lang,
+        other="en" if lang == "es" else "es",
+        labels=labels.labels(lang),
+        tz=ctx.control.tz.key,
+        can_act=operator.role.allows(Role.OPERATOR),
+        is_admin=operator.role.allows(Role.ADMIN),
+        username=operator.username,
+        role=texts["roles"][operator.role.label],
         csrf_token=session.csrf_token,
     )
     headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
@@ -244,6 +280,7 @@ OPERATIONS: tuple[Operation, ...] = (
         security=OPERATOR,
         query=AuditQuery,
     ),
+    *control.operations(MOUNT),
     *operators_web.operations(MOUNT),
 )
 
@@ -251,6 +288,7 @@ OPERATIONS: tuple[Operation, ...] = (
 def dashboard_app(ctx: DashboardContext) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES)
     app[DASHBOARD] = ctx
+    app[CONTROL] = ctx.control
     app[OPERATOR_AUTH] = ctx.auth
     app[GATE] = Gate(MOUNT, pages=frozenset({"page", "slash"}))
 

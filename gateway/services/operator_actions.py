@@ -1,4 +1,5 @@
-"""What an operator may do to messages and broadcasts, the same whether a CRM asks or the control room.
+"""What an operator may do to messages, broadcasts and carriers, the same whether a CRM asks or the
+control room.
 
 A CRM acts only on its own events' messages and broadcasts (``client_id``); the control room
 (``client_id=None``) on any. Both answer the same outcomes: ``None`` for no such thing (or not
@@ -7,7 +8,7 @@ yours), :class:`NotAllowed` when its state does not allow it (409 over HTTP), el
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,9 @@ from sqlalchemy import Connection
 
 from gateway import clock
 from gateway.domain.notices import NoticePolicy
-from gateway.domain.status import Priority
+from gateway.domain.status import MessageStatus, Priority
 from gateway.signals import Signals
-from gateway.store import broadcasts, outbox
+from gateway.store import broadcasts, carrier_pauses, outbox
 from gateway.store.db import Database
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ class NotAllowed(ValueError):
     """The action does not apply in the current state (a finished broadcast, a delivered message)."""
 
 
+class UnknownCarrier(LookupError):
+    pass
+
+
 class OperatorActions:
     def __init__(
         self,
@@ -39,8 +44,14 @@ class OperatorActions:
         signals: Signals,
         callbacks: CallbackQueue,
         now: Callable[[], datetime] = clock.now,
+        carriers: Iterable[str] = (),
+        on_change: Callable[[], object] = lambda: None,
     ):
+        """``carriers``: the configured carriers' names (the ones that can be paused);
+        ``on_change``: called after an action changed something (the dashboards' streams)."""
         self.db = db
+        self.carriers = tuple(carriers)
+        self.on_change = on_change
         self.policy = policy
         self.signals = signals
         self.callbacks = callbacks
@@ -54,6 +65,7 @@ class OperatorActions:
             raise NotAllowed(str(exc)) from None
         if result is not None:
             self.signals.callbacks.set()
+            self.on_change()
             log.info("broadcast cancelled", by=by, broadcast_id=broadcast_id, messages=result["cancelled"])
         return result
 
@@ -83,6 +95,7 @@ class OperatorActions:
             raise NotAllowed(str(exc)) from None
         if result is not None:
             self.signals.outbox.set()
+            self.on_change()
             log.info("message retried", by=by, message_id=message_id, was=result["previous_status"])
         return result
 
@@ -91,3 +104,50 @@ class OperatorActions:
         if client_id is not None and outbox.client_of(conn, message_id) != client_id:
             return None
         return outbox.retry_message(conn, message_id, plan, now)
+
+    async def cancel_message(self, message_id: int, *, client_id: str | None, by: str) -> dict | None:
+        """A queued or held message not yet handed to a carrier becomes cancelled; its CRM is told."""
+        try:
+            result = await self.db.run(self._cancel_message, message_id, client_id, self.now())
+        except outbox.NotCancellable as exc:
+            raise NotAllowed(str(exc)) from None
+        if result is not None:
+            self.signals.callbacks.set()
+            self.on_change()
+            log.info("message cancelled", by=by, message_id=message_id, was=result["previous_status"])
+        return result
+
+    def _cancel_message(
+        self, conn: Connection, message_id: int, client_id: str | None, now: datetime
+    ) -> dict | None:
+        owner = outbox.client_of(conn, message_id)
+        if client_id is not None and owner != client_id:
+            return None
+        result = outbox.cancel_message(conn, message_id, now, "cancelled by an operator")
+        if result is not None and owner is not None and self.callbacks.enabled:
+            self.callbacks.message_status(conn, [message_id], MessageStatus.CANCELLED, now)
+        return result
+
+    def _known(self, carrier: str) -> None:
+        if carrier not in self.carriers:
+            raise UnknownCarrier(f"no carrier {carrier!r}; known: {', '.join(self.carriers)}")
+
+    async def pause_carrier(self, carrier: str, *, by: str) -> bool:
+        """Its messages wait in the outbox until it is resumed (every process's dispatcher reads the
+        pause); False when it was paused already. Raises UnknownCarrier."""
+        self._known(carrier)
+        changed = await self.db.run(carrier_pauses.pause, carrier, by, self.now())
+        if changed:
+            self.on_change()
+            log.warning("carrier paused", by=by, carrier=carrier)
+        return changed
+
+    async def resume_carrier(self, carrier: str, *, by: str) -> bool:
+        """False when it was not paused. Raises UnknownCarrier."""
+        self._known(carrier)
+        changed = await self.db.run(carrier_pauses.resume, carrier)
+        if changed:
+            self.signals.outbox.set()  # its messages are claimable again
+            self.on_change()
+            log.warning("carrier resumed", by=by, carrier=carrier)
+        return changed

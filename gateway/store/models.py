@@ -466,3 +466,16 @@ seen_signatures = Table(
     Column("digest", LargeBinary(32), primary_key=True, comment="SHA-256 of the signed request"),
     sqlite_with_rowid=False,
 )
+
+
+# --- the control room (migration 0012) -------------------------------------------------------------
+
+# A carrier an operator paused: while its row exists its messages wait in the outbox (no process
+# claims or hands them to it); resuming deletes the row.
+carrier_pauses = Table(
+    "carrier_pauses",
+    metadata,
+    Column("carrier", String(32), primary_key=True),
+    Column("paused_at", DateTime, nullable=False),
+    Column("paused_by", String(64), nullable=False, comment="the operator's username"),
+)

@@ -540,3 +540,36 @@ def retry_message(
         detail += f" (was {row.status}, SMSC id {row.smsc_message_id})"
     _history(conn, [(message_id, MessageStatus(status), detail[:255], now)])
     return {"id": message_id, "status": MessageStatus(status).value, "previous_status": row.status}
+
+
+class NotCancellable(ValueError):
+    pass
+
+
+def cancel_message(conn: Connection, message_id: int, now: datetime, detail: str) -> dict | None:
+    """An operator cancels one message still waiting (queued or held, not leased to a link).
+
+    Returns None when there is no such message; raises NotCancellable when it has left already
+    (leased, submitted) or ended."""
+    m = messages.c
+    waiting = and_(
+        m.id == message_id,
+        m.status.in_(_WAITING),
+        or_(m.lease_until.is_(None), m.lease_until < now),
+    )
+    row = conn.execute(select(m.status, m.lease_until).where(m.id == message_id)).first()
+    if row is None:
+        return None
+    _history_from(conn, waiting, MessageStatus.CANCELLED, now, detail[:255])
+    changed = conn.execute(
+        update(messages)
+        .where(waiting)
+        .values(status=MessageStatus.CANCELLED.value, updated_at=now, done_at=now, error_text=detail[:255])
+    ).rowcount
+    if not changed:
+        if row.status in _WAITING:
+            raise NotCancellable(f"message {message_id} is being handed to a carrier; it cannot be cancelled")
+        raise NotCancellable(
+            f"message {message_id} is {row.status}; only queued or held messages can be cancelled"
+        )
+    return {"id": message_id, "status": MessageStatus.CANCELLED.value, "previous_status": row.status}

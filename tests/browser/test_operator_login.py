@@ -71,7 +71,7 @@ async def test_an_operator_signs_in_watches_delivery_live_and_signs_out(gateway,
         await api.close()
     row = page.locator("#recent tbody tr", has_text="+52******5678")
     await row.locator(".pill.delivered").wait_for()
-    assert "entregados" in await row.inner_text()
+    assert "entregado" in await row.inner_text()
     await screenshot(page, "dashboard-live")
 
     await page.click("#logout")

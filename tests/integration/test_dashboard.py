@@ -52,7 +52,7 @@ async def test_dashboard_needs_an_operator_s_session(runtime):
         async with http.get(f"{runtime.url}/dashboard/") as resp:
             assert resp.status == 200
             page = await resp.text()
-            assert "entregas en vivo" in page
+            assert "centro de control" in page
             assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # offline: no external assets
 
 

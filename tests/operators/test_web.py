@@ -11,12 +11,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from config.settings import DashboardSettings
+from crm_adapters.callbacks import CallbackQueue
 from gateway.domain.operators import Role
+from gateway.http.control import ControlRoom
 from gateway.http.dashboard import MOUNT, DashboardContext, dashboard_app
 from gateway.http.operators.context import audit
 from gateway.http.operators.web import SESSION_COOKIE, requires
+from gateway.roles import build_policy
+from gateway.services.citizen_data import CitizenData
+from gateway.services.operator_actions import OperatorActions
 from gateway.services.operator_auth import OperatorAuth
+from gateway.signals import Signals
 from gateway.store.models import audit_log
+from tests.conftest import make_settings
 
 from .helpers import add_operator, cheap_passwords, hidden_field, sign_in
 
@@ -41,7 +48,10 @@ async def _client(db, clock, **settings) -> TestClient:
     auth = OperatorAuth.from_settings(
         db, DashboardSettings(**settings), passwords=cheap_passwords(), now=clock
     )
-    dashboard = dashboard_app(DashboardContext(db, auth, list, asyncio.Event().wait))
+    settings = make_settings({})
+    actions = OperatorActions(db, build_policy(settings), Signals(), CallbackQueue({}), carriers=["telcel"])
+    control = ControlRoom(db, actions, CitizenData(), settings.gateway.tz)
+    dashboard = dashboard_app(DashboardContext(db, auth, list, asyncio.Event().wait, control, dict))
     dashboard.router.add_post("/act", act)  # a state-changing action, as the later features add
     root = web.Application()
     root.add_subapp(MOUNT, dashboard)

@@ -436,3 +436,31 @@ async def test_binds_and_receipts_reach_the_handler_and_room_is_announced():
         await asyncio.wait_for(events.bind_seen.wait(), 5)
         assert events.binds[-1] == BindChanged("a", "a#0", "down", False)
         await pool.stop(1)
+
+
+async def test_a_paused_carrier_takes_no_job_and_failover_passes_it_by():
+    async with (
+        RawSmsc() as smsc_a,
+        RawSmsc() as smsc_b,
+        RawSmsc() as smsc_c,
+        Scripted(smsc_a, lambda p, n: (Status.ESME_RINVDSTADR, "")) as a,
+        Scripted(smsc_b) as b,
+        Scripted(smsc_c) as c,
+    ):
+        pool = await started_pool(
+            carrier_config("a", smsc_a.port, failover_on=["ESME_RINVDSTADR"]),
+            carrier_config("b", smsc_b.port),
+            carrier_config("c", smsc_c.port),
+        )
+        pool.set_paused(frozenset({"b"}))
+        outcomes = Outcomes()
+        pool.submit(job(outcomes))  # a refuses the route; b, next in order, is paused
+        pool.submit(job(outcomes, first_choice="b"))  # routed to b before it was paused
+        results = await outcomes.wait(2)
+        assert [(o.kind, o.carrier) for o in results] == [("submitted", "c"), ("submitted", "c")]
+        assert len(b.received) == 0 and len(c.received) == 2 and len(a.received) == 2
+        pool.set_paused(frozenset())
+        pool.submit(job(outcomes, first_choice="b"))
+        (_, _, resumed) = await outcomes.wait(3)
+        assert resumed.carrier == "b"
+        await pool.stop(1)

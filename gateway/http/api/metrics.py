@@ -62,6 +62,37 @@ class MetricsSources:
     outbox: OutboxDepth = field(default_factory=OutboxDepth)
 
 
+SILENT_FAILURES = (
+    "receipts_unparsed",
+    "receipts_unknown",
+    "receipts_duplicate",
+    "receipts_ambiguous",
+    "status_changes_set_aside",
+    "bad_message_ids",
+    "unexpected_pdus",
+    "mo_refused",
+)
+
+
+def silent_failures(sources: MetricsSources) -> dict[str, int]:
+    """What went wrong and was counted rather than stopping anything, in this process since it
+    started (the same counters as /metrics); empty without links (the ``api`` role)."""
+    pool, writer = sources.pool, sources.writer
+    if pool is None or writer is None:
+        return {}
+    carriers = pool.status()
+    return {
+        "receipts_unparsed": pool.inbound.receipts_unparsed,
+        "receipts_unknown": sum(writer.receipts_unknown.values()),
+        "receipts_duplicate": sum(writer.receipts_final_only.values()),
+        "receipts_ambiguous": sum(writer.receipts_ambiguous.values()),
+        "status_changes_set_aside": sum(writer.set_aside.values()),
+        "bad_message_ids": sum(c["bad_message_ids"] for c in carriers),
+        "unexpected_pdus": sum(n for c in carriers for b in c["binds"] for n in b["unexpected"].values()),
+        "mo_refused": pool.inbound.mo_refused,
+    }
+
+
 def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str:
     out = Exposition()
     pool = sources.pool
