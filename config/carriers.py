@@ -68,6 +68,16 @@ class DispatchSettings(Section):
     lease_seconds: float = Field(120, gt=0)
     max_attempts: int = Field(10, ge=1)
     validity_hours: float = Field(24, gt=0)
+    # several dispatch processes on one database: each renews its heartbeat this often; one silent
+    # for process_stale_seconds is dead (its leased messages and binds are taken over)
+    heartbeat_seconds: float = Field(1.0, gt=0, le=60)
+    process_stale_seconds: float = Field(5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> DispatchSettings:
+        if self.process_stale_seconds < 3 * self.heartbeat_seconds:
+            raise ValueError("process_stale_seconds: must be at least three heartbeat_seconds")
+        return self
 
 
 class PrefixRouteSettings(Section):

@@ -62,9 +62,11 @@ class CarrierPool:
         self._room_handle: asyncio.Handle | None = None
         self._refresh_task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        for carrier in self.carriers.values():
-            carrier.start()
+    def start(self, binds: bool = True) -> None:
+        """Start; ``binds=False``: open no bind (whoever shares the binds opens the slots)."""
+        if binds:
+            for carrier in self.carriers.values():
+                carrier.start()
         if self.router.refresh_seconds is not None:
             self._refresh_task = asyncio.create_task(self._refresh_router(), name="router-refresh")
 
@@ -95,9 +97,11 @@ class CarrierPool:
         Per carrier, so a busy, slow or throttled carrier never holds back another; only once its
         room is half its target (or it holds nothing), so claims come in batches, not one message
         at a time. A carrier takes the messages routed to it and, with failover, those of the
-        carriers that cannot take traffic now.
+        carriers that cannot take traffic now: down while this process holds binds of them (a
+        carrier whose binds other processes hold is theirs to send, not down).
         """
-        down = [name for name, c in self.carriers.items() if not c.accepting] if self.router.failover else []
+        carriers = self.carriers.items()
+        down = [n for n, c in carriers if c.slots and not c.accepting] if self.router.failover else []
         out = {}
         for name, carrier in self.carriers.items():
             if not carrier.accepting:

@@ -53,7 +53,7 @@ class OperatorActions:
         except broadcasts.NotCancellable as exc:
             raise NotAllowed(str(exc)) from None
         if result is not None:
-            self.signals.callbacks.set()
+            self.signals.callbacks.announce()
             log.info("broadcast cancelled", by=by, broadcast_id=broadcast_id, messages=result["cancelled"])
         return result
 
@@ -82,7 +82,7 @@ class OperatorActions:
         except outbox.NotRetryable as exc:
             raise NotAllowed(str(exc)) from None
         if result is not None:
-            self.signals.outbox.set()
+            self.signals.outbox.announce()
             log.info("message retried", by=by, message_id=message_id, was=result["previous_status"])
         return result
 

@@ -466,3 +466,28 @@ seen_signatures = Table(
     Column("digest", LargeBinary(32), primary_key=True, comment="SHA-256 of the signed request"),
     sqlite_with_rowid=False,
 )
+
+
+# Running dispatch processes (gateway/store/processes.py): each renews its heartbeat; one whose
+# heartbeat is stale is dead, and a live one takes over its leased messages and bind slots.
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="the lease token of its messages"),
+    Column("role", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
+# A carrier's binds as slots 0..binds-1, each held by at most one process: the binds open at an
+# SMSC never exceed the carrier's configuration, and its speed limit is shared in the same ratio.
+bind_slots = Table(
+    "bind_slots",
+    metadata,
+    Column("carrier", String(32), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(64), comment="processes.id; null: free"),
+    Column("since", DateTime),
+)
