@@ -70,6 +70,7 @@ class DispatchSettings(Section):
     validity_hours: float = Field(24, gt=0)
     # several dispatch processes on one database: each renews its heartbeat this often; one silent
     # for process_stale_seconds is dead (its leased messages and binds are taken over)
+    expiry_interval_seconds: float = Field(30, gt=0)  # how often messages past their validity expire
     heartbeat_seconds: float = Field(1.0, gt=0, le=60)
     process_stale_seconds: float = Field(5.0, gt=0, le=600)
 

@@ -354,7 +354,10 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         readiness["binds"] = links.membership.problem  # holds its share of the carriers' binds
         release = QuietHoursRelease(db, on_released=signals.outbox.announce)
         expiry = Expiry(db, callbacks.message_status if callbacks.enabled else None)
-        jobs += [(RELEASE_JOB, release.interval, release.run_once), (EXPIRE_JOB, 30.0, expiry.run_once)]
+        jobs += [
+            (RELEASE_JOB, release.interval, release.run_once),
+            (EXPIRE_JOB, s.dispatch.expiry_interval_seconds, expiry.run_once),
+        ]
     metrics = MetricsSources(
         links.pool if links else None,
         links.writer if links else None,
