@@ -44,6 +44,7 @@ class ClusterWakeups:
         self._sending: asyncio.Task | None = None
         self._listening: asyncio.Task | None = None
         self._closed = False
+        self.listening = asyncio.Event()  # set while LISTEN is in effect
         self.published = 0  # NOTIFYs sent (metrics, tests)
         self.received = 0  # notifications from other processes
 
@@ -86,6 +87,7 @@ class ClusterWakeups:
                     self.url, autocommit=True, connect_timeout=5
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
                     if not first:  # missed while away: wake everything once
                         for name in self.names:
                             deliver(name)
@@ -100,8 +102,14 @@ class ClusterWakeups:
                 raise
             except Exception as exc:
                 log.warning("wake-up listener lost; polling until it is back", error=type(exc).__name__)
+            self.listening.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    async def idle(self) -> None:
+        """Until what was published so far was sent (or given up)."""
+        while self._sending is not None and not self._sending.done():
+            await asyncio.shield(self._sending)
 
     async def _close_publisher(self) -> None:
         publisher, self._publisher = self._publisher, None
