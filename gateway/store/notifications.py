@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-import psycopg
 import structlog
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:  # imported when used: a process on SQLite never loads the driver
+    import psycopg
 
 log = structlog.get_logger("store")
 
@@ -62,6 +65,8 @@ class ClusterWakeups:
             name = self._pending[0]
             try:
                 if self._publisher is None or self._publisher.closed:
+                    import psycopg
+
                     self._publisher = await psycopg.AsyncConnection.connect(
                         self.url, autocommit=True, connect_timeout=5
                     )
@@ -79,6 +84,8 @@ class ClusterWakeups:
         self._listening = asyncio.get_running_loop().create_task(self._listen(deliver), name="listen")
 
     async def _listen(self, deliver: Callable[[str], None]) -> None:
+        import psycopg
+
         backoff = _BACKOFF_MIN
         first = True
         while not self._closed:
