@@ -68,6 +68,7 @@ from .signals import CommitFeed, Signals
 from .store import outbox
 from .store.db import Database
 from .store.intake import IntakeBatcher
+from .store.mo_parts import DatabasePartStore
 from .store.notifications import ClusterWakeups
 from .store.signatures import SeenSignatures
 from .store.status_writer import StatusWriter
@@ -453,6 +454,7 @@ def _build_links(
         receipt_ids=receipt_ids,
         sender_number=msisdn_e164,
         clock=clock.now,
+        mo_parts=DatabasePartStore(db),  # a long MO's parts may come on binds of several processes
     )
     d = s.dispatch
     dispatcher = Dispatcher(

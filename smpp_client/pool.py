@@ -27,6 +27,7 @@ from .inbound import Inbound, SenderNumber, international_number, utc_now
 from .jobs import FAILED, RELEASE, RETRY, Job, SendOutcome
 from .message_ids import ReceiptIdRelations
 from .policies.router import Router, RuleRouter
+from .reassembly import PartStore
 
 log = structlog.get_logger("smpp_client")
 
@@ -46,17 +47,22 @@ class CarrierPool:
         receipt_ids: ReceiptIdRelations | None = None,
         sender_number: SenderNumber = international_number,
         clock: Callable[[], datetime] = utc_now,
+        mo_parts: PartStore | None = None,
     ):
         """``on_room`` is called (soon, coalesced) when the pool can take a worthwhile batch more;
         ``receipt_ids`` is shared with whatever learns the carriers' id relations (the status
         store); ``sender_number`` turns an MO's source address and TON into the sender;
-        ``clock`` stamps receipts and messages (naive UTC)."""
+        ``clock`` stamps receipts and messages (naive UTC); ``mo_parts``: where long messages'
+        parts wait for each other (None: in memory; a store shared by the processes holding a
+        carrier's binds, since the SMSC spreads one message's parts over them)."""
         self.events = events
         self.on_room = on_room
         if receipt_ids is None:
             receipt_ids = ReceiptIdRelations({c.name: c.receipt_ids for c in carriers})
         self.receipt_ids = receipt_ids
-        self.inbound = Inbound(events, self.receipt_ids, sender_number=sender_number, clock=clock)
+        self.inbound = Inbound(
+            events, self.receipt_ids, sender_number=sender_number, clock=clock, parts=mo_parts
+        )
         self.carriers = {c.name: Carrier(c, self.inbound.deliver, owner=self) for c in carriers}
         self.router: Router = router or RuleRouter(list(self.carriers))
         self._room_handle: asyncio.Handle | None = None

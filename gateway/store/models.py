@@ -491,3 +491,19 @@ bind_slots = Table(
     Column("owner", String(64), comment="processes.id; null: free"),
     Column("since", DateTime),
 )
+
+# Parts of citizens' long messages until the last arrives (gateway/store/mo_parts.py): an SMSC
+# spreads one message's parts over its binds, which several processes may hold. Personal data for
+# minutes at most: a group is deleted once handled, or after the reassembly timeout.
+mo_parts = Table(
+    "mo_parts",
+    metadata,
+    Column("carrier", String(32), primary_key=True),
+    Column("sender", String(32), primary_key=True),
+    Column("destination", String(32), primary_key=True),
+    Column("reference", Integer, primary_key=True, autoincrement=False),
+    Column("total", SmallInteger, primary_key=True, autoincrement=False),
+    Column("seq", SmallInteger, primary_key=True, autoincrement=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime, nullable=False, index=True),
+)

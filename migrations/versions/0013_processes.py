@@ -4,6 +4,8 @@
 a row whose heartbeat is stale is a dead process: a live one takes over its leased messages and
 its bind slots. ``bind_slots``: one row per carrier bind (``slot`` from 0 to binds - 1), held by at
 most one process, so the binds open at an SMSC never exceed the carrier's ``binds``.
+``mo_parts``: the parts of citizens' long messages until the last one arrives, whichever process's
+bind each came on.
 
 Revision ID: 0013_processes
 Revises: 0011_routes
@@ -40,6 +42,25 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "mo_parts",
+        sa.Column("carrier", sa.String(length=32), nullable=False),
+        sa.Column("sender", sa.String(length=32), nullable=False),
+        sa.Column("destination", sa.String(length=32), nullable=False),
+        sa.Column("reference", sa.Integer(), nullable=False),
+        sa.Column("total", sa.SmallInteger(), nullable=False),
+        sa.Column("seq", sa.SmallInteger(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "carrier", "sender", "destination", "reference", "total", "seq", name=op.f("pk_mo_parts")
+        ),
+    )
+    with op.batch_alter_table("mo_parts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mo_parts_received_at"), ["received_at"], unique=False)
+
+
 def downgrade() -> None:
+    op.drop_table("mo_parts")
     op.drop_table("bind_slots")
     op.drop_table("processes")

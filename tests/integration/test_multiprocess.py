@@ -309,3 +309,58 @@ async def test_a_process_killed_mid_run_loses_nothing_and_the_smsc_limits_hold(d
             await p.stop()
         db.close()
         await sim.stop()
+
+
+async def test_a_long_mo_whose_parts_come_to_two_processes_is_handled_once(postgres_url):
+    """The SMSC spreads one message's parts over the carrier's binds: here held by two processes."""
+    from gateway.roles import Role, build
+    from gateway.store.models import mobile_messages
+    from tests.conftest import _truncate_postgres
+    from tests.integration.conftest import gateway_settings, simulator_settings
+
+    _truncate_postgres(postgres_url)
+    sim = Simulator(simulator_settings())
+    await sim.start()
+    settings = gateway_settings(postgres_url, {"telcel": sim.carrier_port("telcel")})
+    settings = settings.model_copy(
+        update={"carriers": [settings.carriers[0].model_copy(update={"binds": 2})]}
+    )
+    gateways = [build(settings, Role.DISPATCH), build(settings, Role.DISPATCH)]
+    db = Database(postgres_url)
+    try:
+        for gateway in gateways:
+            await gateway.start()
+        await _until(
+            "each process to hold one bind",
+            lambda: all(len(g.pool.carriers["telcel"].slots) == 1 for g in gateways),
+        )
+        await _until("both bound", lambda: len(sim.smsc.carriers["telcel"].sessions) == 2)
+        text = "ALTA AGUA " + ", ".join(
+            ["Polanco I Sección", "Anzures", "Granada", "Tacuba", "Anáhuac I Sección"] * 3
+        )
+        number = "+525530000141"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{sim.http_url}/sim/mo", json={"from": number, "text": text}) as r:
+                assert r.status == 202
+        assert sim.store.mo(number)[0].parts >= 3
+
+        def handled() -> list:
+            with db.engine.connect() as conn:
+                query = select(mobile_messages.c.text).where(mobile_messages.c.msisdn == number)
+                return list(conn.execute(query).scalars())
+
+        assert await _until("the message handled", handled) == [text]
+        assert all(g.pool.inbound.mo_parts >= 1 for g in gateways)  # parts came to both
+        await _until("its parts forgotten", lambda: _waiting(db) == 0)
+        assert handled() == [text]  # once
+    finally:
+        for gateway in gateways:
+            await gateway.stop()
+        db.close()
+        await sim.stop()
+
+
+def _waiting(db: Database) -> int:
+    from gateway.store.mo_parts import waiting
+
+    return db.transaction(waiting)
