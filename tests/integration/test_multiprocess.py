@@ -364,3 +364,40 @@ def _waiting(db: Database) -> int:
     from gateway.store.mo_parts import waiting
 
     return db.transaction(waiting)
+
+
+async def test_binds_and_speed_are_shared_when_a_process_joins_and_come_back_when_it_leaves(postgres_url):
+    from gateway.roles import Role, build
+    from tests.conftest import _truncate_postgres
+    from tests.integration.conftest import gateway_settings, simulator_settings
+
+    _truncate_postgres(postgres_url)
+    sim = Simulator(simulator_settings(max_binds=2))
+    await sim.start()
+    settings = gateway_settings(postgres_url, {"telcel": sim.carrier_port("telcel")}, heartbeat_seconds=0.2)
+    carrier = settings.carriers[0].model_copy(update={"binds": 2, "tps": 100})
+    settings = settings.model_copy(update={"carriers": [carrier]})
+    first, second = build(settings, Role.DISPATCH), build(settings, Role.DISPATCH)
+
+    def telcel(gateway):
+        return gateway.pool.carriers["telcel"]
+
+    try:
+        await first.start()
+        await _until("the first to hold both binds", lambda: len(telcel(first).slots) == 2)
+        assert telcel(first).throttle.max_rate == pytest.approx(100 * 0.995)
+        await second.start()
+        await _until(
+            "one bind each", lambda: len(telcel(first).slots) == len(telcel(second).slots) == 1, timeout=10
+        )
+        await _until("both bound at the SMSC", lambda: len(sim.smsc.carriers["telcel"].sessions) == 2)
+        assert [telcel(g).throttle.max_rate for g in (first, second)] == [pytest.approx(50 * 0.995)] * 2
+        await second.stop()  # leaves: its bind comes back to the first at its next heartbeat
+        await _until("the first to hold both again", lambda: len(telcel(first).slots) == 2, timeout=10)
+        assert telcel(first).throttle.max_rate == pytest.approx(100 * 0.995)
+        await _until("both binds up again", lambda: sum(s.is_bound for s in telcel(first).sessions) == 2)
+        assert sim.smsc.carriers["telcel"].stats.binds_refused == 0  # never more than 2 at the SMSC
+    finally:
+        await first.stop()
+        await second.stop()
+        await sim.stop()
