@@ -365,6 +365,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         links.dispatcher if links else None,
         links.link_events if links else None,
         links.inbox if links else None,
+        links.membership if links else None,
     )
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None

@@ -269,6 +269,7 @@ class Carrier(SessionListener):
         return {
             "carrier": self.name,
             "rate_limit": self.config.tps,
+            "binds_held": len(self._slots),  # the slots of its binds this process runs
             "rate": self.throttle.rate(now),
             "paused": now < self.throttle.paused_until,
             "throttles": sending.throttles,
