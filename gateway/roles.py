@@ -495,6 +495,7 @@ def _build_links(
             heartbeat_seconds=d.heartbeat_seconds,
             stale_seconds=d.process_stale_seconds,
             on_taken_over=signals.outbox.announce,
+            alone=db.is_sqlite,  # one dispatch process per SQLite file: any other one is dead
         ),
     )
 

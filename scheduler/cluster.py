@@ -64,7 +64,10 @@ class Membership:
         stale_seconds: float = 5.0,
         on_taken_over: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = clock.utcnow,
+        alone: bool = False,
     ):
+        """``alone``: the only dispatch process the database allows (SQLite): any other registered
+        is a predecessor that died, taken over at start without waiting for its staleness."""
         self.db = db
         self.pool = pool
         self.member = processes.Member(member_id, role, socket.gethostname()[:255], os.getpid())
@@ -74,6 +77,7 @@ class Membership:
         self.close_seconds = max(0.2, min(2.0, stale_seconds / 4))
         self.on_taken_over = on_taken_over
         self.now = now
+        self.alone = alone
         self._binds = {name: c.config.binds for name, c in pool.carriers.items()}
         self._targets: dict[str, int] = {}
         self._task: asyncio.Task | None = None
@@ -186,9 +190,11 @@ class Membership:
 
     def _plan(self, conn, now: datetime, stale_before: datetime) -> _Plan:
         alive = processes.beat(conn, self.member, now)
-        taken = processes.take_over_dead(conn, stale_before)
+        if self.alone and not self._rounds:
+            stale_before = now + timedelta(days=1)  # everyone but this process
+        taken = processes.take_over_dead(conn, stale_before, keep=self.member.id)
         processes.free_orphans(conn)
-        members = processes.members(conn, stale_before)
+        members = processes.members(conn, now - timedelta(seconds=self.stale_seconds))
         rank = members.index(self.member.id) if self.member.id in members else 0
         held = processes.held(conn, self.member.id)
         targets: dict[str, int] = {}

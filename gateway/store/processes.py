@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from . import driver
 from .db import insert_ignoring_conflicts
@@ -54,15 +54,15 @@ class TakenOver:
     messages: int
 
 
-def take_over_dead(conn: Connection, stale_before: datetime) -> TakenOver:
-    """Processes whose heartbeat is older than ``stale_before`` are removed; their leased queued
-    messages are claimable at once (the attempt their claim counted given back) and their bind
-    slots free. A dead process is taken over once, by whichever live process deletes its row."""
-    dead = list(
-        conn.execute(
-            delete(processes).where(processes.c.heartbeat_at < stale_before).returning(processes.c.id)
-        ).scalars()
-    )
+def take_over_dead(conn: Connection, stale_before: datetime, keep: str | None = None) -> TakenOver:
+    """Processes whose heartbeat is older than ``stale_before`` (but ``keep``) are removed; their
+    leased queued messages are claimable at once (the attempt their claim counted given back) and
+    their bind slots free. A dead process is taken over once, by whichever live process deletes
+    its row."""
+    stale = processes.c.heartbeat_at < stale_before
+    if keep is not None:
+        stale = and_(stale, processes.c.id != keep)
+    dead = list(conn.execute(delete(processes).where(stale).returning(processes.c.id)).scalars())
     if not dead:
         return TakenOver([], 0)
     return TakenOver(sorted(dead), _give_back(conn, dead))

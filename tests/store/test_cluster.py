@@ -168,6 +168,10 @@ def test_a_dead_process_is_taken_over_once_its_leases_queued_without_counting_an
     # the process taken for dead beats again: registered anew, holding nothing
     assert not db.transaction(processes.beat, dead, NOW + timedelta(seconds=11))
     assert db.transaction(processes.held, "dead/1") == {}
+    # alone on the database (SQLite): at start every other registered process is a dead predecessor
+    everyone_else = db.transaction(processes.take_over_dead, NOW + timedelta(days=1), "live/2")
+    assert everyone_else.processes == ["dead/1"]
+    assert db.transaction(processes.members, NOW) == ["live/2"]
 
 
 def test_a_bind_slot_is_held_by_one_process_at_a_time(db):
