@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -138,6 +139,8 @@ class Membership:
         return "; ".join(missing) or None
 
     async def _run(self) -> None:
+        renewed = time.monotonic()
+        fenced = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.heartbeat_seconds)
@@ -145,13 +148,25 @@ class Membership:
                 return
             try:
                 await self.round()
-                self._failing = 0
+                self._failing, renewed, fenced = 0, time.monotonic(), False
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self._failing += 1
                 if self._failing == 1:
                     log.exception("cluster round failed; retrying")
+                if not self.alone and not fenced and time.monotonic() - renewed >= self.stale_seconds * 0.8:
+                    fenced = True  # the others are about to take this process for dead
+                    await self._fence()
+
+    async def _fence(self) -> None:
+        """No heartbeat renewed for most of the staleness: close every bind before the others take
+        the slots over, so the SMSC never sees more binds than configured. The next round that
+        reaches the database opens again what this process still holds."""
+        log.warning("heartbeat not renewed: binds closed until the database answers")
+        for carrier in self.pool.carriers.values():
+            for slot in sorted(carrier.slots):
+                await carrier.close_slot(slot, self.close_seconds)
 
     async def round(self) -> None:
         """One heartbeat: renew, take over the dead, take or give up bind slots to the share."""

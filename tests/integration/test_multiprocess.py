@@ -401,3 +401,37 @@ async def test_binds_and_speed_are_shared_when_a_process_joins_and_come_back_whe
         await first.stop()
         await second.stop()
         await sim.stop()
+
+
+async def test_a_process_that_cannot_renew_its_heartbeat_closes_its_binds_until_it_can(
+    postgres_url, monkeypatch
+):
+    from gateway.roles import Role, build
+    from tests.conftest import _truncate_postgres
+    from tests.integration.conftest import gateway_settings, simulator_settings
+
+    _truncate_postgres(postgres_url)
+    sim = Simulator(simulator_settings())
+    await sim.start()
+    settings = gateway_settings(
+        postgres_url, {"telcel": sim.carrier_port("telcel")}, heartbeat_seconds=0.2, process_stale_seconds=1
+    )
+    gateway = build(settings, Role.DISPATCH)
+    telcel = gateway.pool.carriers["telcel"]
+    try:
+        await gateway.start()
+        await _until("bound", lambda: telcel.is_bound)
+        run = gateway.db.run
+
+        async def unreachable(fn, *args):
+            raise ConnectionError("database away")
+
+        monkeypatch.setattr(gateway.db, "run", unreachable)
+        await _until(
+            "its binds closed", lambda: not telcel.slots and not sim.smsc.carriers["telcel"].sessions
+        )
+        monkeypatch.setattr(gateway.db, "run", run)
+        await _until("bound again once the database answers", lambda: telcel.slots and telcel.is_bound)
+    finally:
+        await gateway.stop()
+        await sim.stop()
