@@ -57,3 +57,11 @@ def test_the_last_two_parts_at_once_in_two_processes_complete_the_message(pg):  
         _until_blocked(pg)  # waits for the group's lock, not for a snapshot without part 2
         tx.commit()
         assert last.result(timeout=10) == [b"A", b"B", b"C"]
+
+
+def test_forgetting_a_citizen_drops_the_parts_of_their_unfinished_message(db):
+    from gateway.store import privacy
+
+    assert _add(db, 1, b"A") is None  # KEY's sender: 5215512345678 as the SMSC wrote it
+    db.transaction(privacy.forget, "+525512345678", NOW)
+    assert db.transaction(mo_parts.waiting) == 0
