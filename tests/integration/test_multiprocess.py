@@ -280,7 +280,6 @@ async def test_a_process_killed_mid_run_loses_nothing_and_the_smsc_limits_hold(d
         sent = Counter("+" + m.dest for m in sim.store.messages(limit=100_000))
         assert set(numbers) <= set(sent)  # nothing lost
         twice = {number for number, count in sent.items() if count > 1}
-        print(f"in flight at the kill: {len(in_flight)}, sent twice: {len(twice)}")
         assert in_flight, "the process was killed with messages in flight"
         assert twice <= in_flight, "only the dead process's in-flight messages may be sent twice"
         for name in CARRIERS:
