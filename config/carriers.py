@@ -71,6 +71,17 @@ class DispatchSettings(Section):
     # status changes (submit results, receipts) trickling in wait up to this long for a batch
     status_linger_seconds: float = Field(0.1, ge=0, le=5)
     status_linger_batch: int = Field(200, ge=1)
+    # several dispatch processes on one database: each renews its heartbeat this often; one silent
+    # for process_stale_seconds is dead (its leased messages and binds are taken over)
+    expiry_interval_seconds: float = Field(30, gt=0)  # how often messages past their validity expire
+    heartbeat_seconds: float = Field(1.0, gt=0, le=60)
+    process_stale_seconds: float = Field(5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> DispatchSettings:
+        if self.process_stale_seconds < 3 * self.heartbeat_seconds:
+            raise ValueError("process_stale_seconds: must be at least three heartbeat_seconds")
+        return self
 
 
 class PrefixRouteSettings(Section):

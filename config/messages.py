@@ -51,7 +51,7 @@ class NoticesSettings(Section):
     # "citizens" (every citizen known to the gateway who has not opted out)
     emergency_without_zones: Literal["subscribers", "citizens"] = "subscribers"
     fanout_chunk: int = Field(5000, ge=100, le=100_000)
-    reminders: bool = True  # run appointment reminders in this process (one process per database)
+    reminders: bool = True  # appointment reminders (claimed in the database: sent once by any process)
 
 
 class RepliesSettings(Section):

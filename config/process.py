@@ -86,6 +86,10 @@ class GatewaySettings(Section):
 
 class DatabaseSettings(Section):
     url: str = "sqlite:///var/smsgw.db"
+    # PostgreSQL: the process's one pool (and as many database threads); each process also holds
+    # one connection publishing wake-ups and, in the dispatch roles, one listening: pool_size + 2.
+    # SQLite: one writer thread, whatever this says.
+    pool_size: int = Field(8, ge=1, le=64)
 
     @field_validator("url")
     @classmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from config.settings import Settings
 from crm_adapters.callbacks import CallbackQueue, CallbackSender
 from crm_adapters.wiring import CrmAdapters
+from scheduler.cluster import Membership
 from scheduler.dispatcher import Dispatcher
 from scheduler.fanout import FanoutService
 from scheduler.jobs import EXPIRE_JOB, DispatchLoop, Expiry, interval_job
@@ -68,6 +70,8 @@ from .signals import CommitFeed, Signals
 from .store import outbox
 from .store.db import Database
 from .store.intake import IntakeBatcher
+from .store.mo_parts import DatabasePartStore
+from .store.notifications import ClusterWakeups
 from .store.signatures import SeenSignatures
 from .store.status_writer import StatusWriter
 from .store.zones import sync_zones
@@ -178,6 +182,7 @@ class Links:
     reminders: ReminderService
     sender: CallbackSender
     inbox: CitizenInbox
+    membership: Membership  # heartbeat, takeover of dead processes, the carriers' binds shared
 
 
 @dataclass
@@ -196,6 +201,7 @@ class Gateway:
     links: Links | None  # the dispatch role's parts
     dashboard: DashboardContext | None  # the api role's
     jobs: tuple[Job, ...]  # periodic: (id, every seconds, run)
+    wakeups: ClusterWakeups | None  # wake-ups to and from the other processes (PostgreSQL)
     _runner: web.AppRunner | None = field(default=None, init=False)
     _site: web.TCPSite | None = field(default=None, init=False)
 
@@ -234,7 +240,10 @@ class Gateway:
             if forgotten:
                 log.info("messages routed to carriers no longer configured are routed again", count=forgotten)
             links.writer.start()
-            links.pool.start()
+            links.pool.start(binds=False)  # the membership opens the binds this process holds
+            await links.membership.start()
+            if self.wakeups is not None:
+                self.wakeups.listen(self.signals.wake)
             links.loop.start()
             links.fanout.start()
             links.reminders.start()
@@ -286,6 +295,7 @@ class Gateway:
         clean = True
         links = self.links
         if links is not None:
+            await bounded("cluster", links.membership.stop(), keep=grace * 0.75)
             await bounded("fan-out", links.fanout.stop(), keep=grace * 0.7)
             await bounded("reminders", links.reminders.stop(), keep=grace * 0.7)
             await bounded("callbacks", links.sender.stop(), keep=grace * 0.7)
@@ -294,6 +304,10 @@ class Gateway:
             await bounded("dispatcher", links.dispatcher.drain(), keep=grace * 0.3)
             remaining = max(0.05, deadline - time.monotonic() - min(1.0, grace * 0.1))
             clean = await links.writer.stop(remaining)
+            # what is still leased is queued again at once, for the others
+            await bounded("leave", links.membership.leave())
+        if self.wakeups is not None:
+            await bounded("wake-ups", self.wakeups.close())
         clean = self.db.close() and clean
         log.info("gateway stopped", clean=clean)
         return clean
@@ -303,15 +317,24 @@ def default_node_id(settings: Settings) -> str:
     return settings.gateway.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lease_token(node_id: str) -> str:
+    """This run's token: the lease owner of its claims and its row in ``processes``; unique per
+    run, so a process restarted under the same node id never mistakes its predecessor's leases
+    for its own."""
+    return f"{node_id[:54]}/{secrets.token_hex(4)}"
+
+
 def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     """Everything ``role`` runs, built from ``settings``; nothing runs until ``start()``."""
     s = settings
     role = Role(role)
     node_id = default_node_id(s)
+    token = lease_token(node_id)
     policy = build_policy(s)
     check_notice_templates(s, policy)  # refuses templates that can exceed the maximum parts
-    db = Database(s.database.url)
-    signals = Signals()
+    db = Database(s.database.url, s.database.pool_size)
+    wakeups = None if db.is_sqlite else ClusterWakeups(db.url, token, Signals.NAMES)
+    signals = Signals(wakeups.publish) if wakeups is not None else Signals()
     callbacks = callback_queue(s)
     commits = CommitFeed()
     signatures = SeenSignatures(db, s.gateway.signature_tolerance_seconds)
@@ -321,7 +344,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
     )
     crm = CrmAdapters(s, db, intake, owner=node_id)
     links = (
-        _build_links(s, db, policy, signals, callbacks, commits, crm, subscriptions, node_id)
+        _build_links(s, db, policy, signals, callbacks, commits, crm, subscriptions, token, role)
         if role.runs_links
         else None
     )
@@ -331,15 +354,20 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         pool = links.pool
         readiness["carriers"] = lambda: None if pool.any_bound else "no carrier bound"
         readiness["status_writer"] = links.writer.problem
-        release = QuietHoursRelease(db, on_released=signals.outbox.set)
+        readiness["binds"] = links.membership.problem  # holds its share of the carriers' binds
+        release = QuietHoursRelease(db, on_released=signals.outbox.announce)
         expiry = Expiry(db, callbacks.message_status if callbacks.enabled else None)
-        jobs += [(RELEASE_JOB, release.interval, release.run_once), (EXPIRE_JOB, 30.0, expiry.run_once)]
+        jobs += [
+            (RELEASE_JOB, release.interval, release.run_once),
+            (EXPIRE_JOB, s.dispatch.expiry_interval_seconds, expiry.run_once),
+        ]
     metrics = MetricsSources(
         links.pool if links else None,
         links.writer if links else None,
         links.dispatcher if links else None,
         links.link_events if links else None,
         links.inbox if links else None,
+        links.membership if links else None,
     )
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
@@ -393,6 +421,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         links,
         dashboard,
         tuple(jobs),
+        wakeups,
     )
 
 
@@ -405,7 +434,8 @@ def _build_links(
     commits: CommitFeed,
     crm: CrmAdapters,
     subscriptions: SubscriptionService,
-    node_id: str,
+    token: str,
+    role: Role,
 ) -> Links:
     in_transaction = [callbacks.status_changes] if callbacks.enabled else []
     after_commit = [commits.committed]
@@ -418,6 +448,7 @@ def _build_links(
         receipt_ids=receipt_ids,
         in_transaction=in_transaction,
         after_commit=after_commit,
+        owner=token,
         linger_seconds=s.dispatch.status_linger_seconds,
         linger_batch=s.dispatch.status_linger_batch,
     )
@@ -427,7 +458,7 @@ def _build_links(
         subscriptions,
         s.replies,
         max_segments=s.templates.max_segments,
-        on_queued=signals.outbox.set,
+        on_queued=signals.outbox.announce,
         callbacks=callbacks,
         on_callbacks=signals.callbacks.set,
     )
@@ -442,13 +473,14 @@ def _build_links(
         receipt_ids=receipt_ids,
         sender_number=msisdn_e164,
         clock=clock.now,
+        mo_parts=DatabasePartStore(db),  # a long MO's parts may come on binds of several processes
     )
     d = s.dispatch
     dispatcher = Dispatcher(
         db,
         pool,
         writer,
-        owner=node_id,
+        owner=token,
         batch_size=d.batch_size,
         lease_seconds=d.lease_seconds,
         max_attempts=d.max_attempts,
@@ -461,9 +493,12 @@ def _build_links(
         dispatcher=dispatcher,
         loop=DispatchLoop(dispatcher, signals.outbox, d.interval_seconds),
         fanout=FanoutService(
-            db, signals.broadcasts, _both(signals.outbox.set, commits.committed), chunk=s.notices.fanout_chunk
+            db,
+            signals.broadcasts,
+            _both(signals.outbox.announce, commits.committed),
+            chunk=s.notices.fanout_chunk,
         ),
-        reminders=ReminderService(db, policy, signals.outbox.set),
+        reminders=ReminderService(db, policy, signals.outbox.announce),
         sender=CallbackSender(
             db,
             {cl.id: cl.secret for cl in s.crm_clients},
@@ -475,6 +510,16 @@ def _build_links(
             concurrency=c.concurrency,
         ),
         inbox=inbox,
+        membership=Membership(
+            db,
+            pool,
+            token,
+            role.value,
+            heartbeat_seconds=d.heartbeat_seconds,
+            stale_seconds=d.process_stale_seconds,
+            on_taken_over=signals.outbox.announce,
+            alone=db.is_sqlite,  # one dispatch process per SQLite file: any other one is dead
+        ),
     )
 
 

@@ -105,26 +105,79 @@ class Carrier(SessionListener):
         def deliver(session: SmppSession, pdu: Pdu, respond: Callable[[int], None], patient: bool) -> None:
             on_deliver(self.name, pdu, respond, patient)
 
+        self._deliver = deliver
         self.sessions = [SmppSession(c, deliver, listener=self) for c in config.sessions()]
-        self._tx = [s for s in self.sessions if s.kind != "receiver"]
+        self._tx = [s for s in self.sessions if s.kind != "receiver"]  # SendQueue reads this list
+        self._per_slot = len(self.sessions) // max(1, config.binds)  # 1 transceiver, or a pair
+        self._slots: dict[int, list[asyncio.Task]] = {}  # the slots whose binds run: their tasks
+        self._yielding = False  # the last slot is being given up: nothing new is taken
         self.sending = SendQueue(self.name, self._tx, self.limiter, self.throttle, config.failover_on, owner)
         self.down_grace = config.down_grace_seconds
         self._down_timer: asyncio.TimerHandle | None = None
-        self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self.bad_message_ids = 0  # ESME_ROK answers whose id could not be used
 
     # --- life ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(s.run(), name=s.label) for s in self.sessions]
+        """Open every bind (a process alone with its carriers)."""
+        for slot in range(self.config.binds):
+            self.open_slot(slot)
+
+    @property
+    def slots(self) -> frozenset[int]:
+        """The binds (slots 0..binds-1) this carrier runs here."""
+        return frozenset(self._slots)
+
+    def open_slot(self, slot: int) -> None:
+        """Run bind ``slot`` (a transceiver, or a transmitter and receiver pair): several processes
+        share a carrier's binds, each opening only the slots it holds."""
+        if slot in self._slots or self._stopping or not 0 <= slot < self.config.binds:
+            return
+        first = slot * self._per_slot
+        for i in range(first, first + self._per_slot):
+            if self.sessions[i].state != "idle":  # ran before: a fresh session
+                self.sessions[i] = SmppSession(self.sessions[i].config, self._deliver, listener=self)
+        self._tx[:] = [s for s in self.sessions if s.kind != "receiver"]
+        self._slots[slot] = [
+            asyncio.create_task(s.run(), name=s.label) for s in self.sessions[first : first + self._per_slot]
+        ]
+
+    async def close_slot(self, slot: int, timeout: float = 5.0) -> None:
+        """Stop bind ``slot``: the answers in flight are awaited, then it unbinds. When it was the
+        last one here, what nothing was sent of goes back (released, to the process that takes the
+        slot over) rather than to another carrier."""
+        tasks = self._slots.pop(slot, None)
+        if tasks is None:
+            return
+        last = not self._slots
+        if last:
+            self._yielding = True
+            self.sending.release_untouched("bind handed to another process")
+        first = slot * self._per_slot
+        sessions = self.sessions[first : first + self._per_slot]
+        await asyncio.gather(*(s.stop(timeout) for s in sessions), return_exceptions=True)
+        for task in tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 2)
+        if last:
+            self.sending.finish_shutdown()
+            self._yielding = False
+
+    def share_rate(self, share: float) -> None:
+        """Send at ``share`` (0 < share <= 1) of the carrier's speed limit: the part of its binds
+        this process holds."""
+        if share > 0:
+            self.throttle.set_max_rate(self.config.tps * RATE_MARGIN * min(1.0, share))
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop sending (jobs not yet sent are released), wait for the answers in flight, unbind."""
         self._stopping = True
         self.sending.begin_shutdown()
         await asyncio.gather(*(s.stop(timeout) for s in self.sessions), return_exceptions=True)
-        for task in self._tasks:
+        tasks = [task for slot_tasks in self._slots.values() for task in slot_tasks]
+        self._slots.clear()
+        for task in tasks:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, 2)
         if self._down_timer is not None:
@@ -139,7 +192,7 @@ class Carrier(SessionListener):
     @property
     def accepting(self) -> bool:
         """Bound with at least one bind that can submit, and not stopping."""
-        return not self._stopping and any(s.can_submit for s in self._tx)
+        return not self._stopping and not self._yielding and any(s.can_submit for s in self._tx)
 
     @property
     def window_total(self) -> int:
@@ -180,7 +233,7 @@ class Carrier(SessionListener):
     def session_down(self, session: SmppSession) -> None:
         if self.owner is not None:
             self.owner.bind_changed(BindChanged(self.name, session.label, session.state, False))
-        if self._stopping or any(s.can_submit for s in self._tx):
+        if self._stopping or self._yielding or any(s.can_submit for s in self._tx):
             self.sending.schedule_pump()
             return
         # every link is down: the jobs waiting here go to another carrier at once; if none can
@@ -216,6 +269,7 @@ class Carrier(SessionListener):
         return {
             "carrier": self.name,
             "rate_limit": self.config.tps,
+            "binds_held": len(self._slots),  # the slots of its binds this process runs
             "rate": self.throttle.rate(now),
             "paused": now < self.throttle.paused_until,
             "throttles": sending.throttles,

@@ -35,7 +35,7 @@ from .constants import ESM_UDHI, TON_INTERNATIONAL, Status, Tlv
 from .events import DeliveryReceipt, LinkEvents, MobileMessage
 from .message_ids import ReceiptIdRelations, Relation, submitted_form
 from .pdu import Pdu
-from .reassembly import Reassembler
+from .reassembly import PartStore, Reassembler
 from .receipts import is_receipt, parse_receipt
 
 log = structlog.get_logger("smpp_client")
@@ -69,8 +69,12 @@ class Inbound:
         sender_number: SenderNumber = international_number,
         clock: Callable[[], datetime] = utc_now,
         reassembly_seconds: float = 600.0,
+        parts: PartStore | None = None,
     ):
+        """``parts``: where long messages' parts wait for each other (None: this process's memory)."""
         self.events = events
+        self.parts = parts
+        self._storing: set[asyncio.Task] = set()  # parts being stored
         self.receipt_ids = receipt_ids
         self.sender_number = sender_number
         self.clock = clock
@@ -139,6 +143,11 @@ class Inbound:
             self._complete(carrier, pdu, [payload], respond, None)
             return
         key = (carrier, sender, fields.get("destination_addr", ""))
+        if self.parts is not None:
+            task = asyncio.ensure_future(self._stored_part(carrier, pdu, key, info, payload, respond))
+            self._storing.add(task)
+            task.add_done_callback(self._storing.discard)
+            return
         now = time.monotonic()
         if now >= self._next_expiry:
             self._next_expiry = now + _EXPIRE_EVERY
@@ -154,6 +163,36 @@ class Inbound:
             return
         self._complete(carrier, pdu, chunks, respond, (key, info, now))
 
+    async def _stored_part(
+        self, carrier: str, pdu: Pdu, key: tuple, info: ConcatInfo, payload: bytes, respond: Respond
+    ) -> None:
+        """A part kept in the part store: acknowledged once stored; the one that completes its
+        group is answered when the whole message is handled, and the group forgotten then (a
+        failure keeps it, so the part sent again completes it again)."""
+        parts = self.parts
+        assert parts is not None
+        try:
+            chunks = await parts.add(key, info, payload)
+        except Exception:
+            log.exception("MO part not stored; the SMSC will resend", carrier=carrier)
+            respond(Status.ESME_RX_T_APPN)
+            return
+        if chunks is None:
+            respond(Status.ESME_ROK)
+            return
+
+        def forget() -> None:
+            task = asyncio.ensure_future(parts.done(key, info))
+            self._storing.add(task)
+            task.add_done_callback(self._forgotten)
+
+        self._complete(carrier, pdu, chunks, respond, None, on_success=forget)
+
+    def _forgotten(self, task: asyncio.Task) -> None:
+        self._storing.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # its next part would complete it anew
+            log.warning("handled MO parts not forgotten", error=type(task.exception()).__name__)
+
     def _complete(
         self,
         carrier: str,
@@ -161,6 +200,7 @@ class Inbound:
         chunks: list[bytes],
         respond: Respond,
         group: tuple[tuple, ConcatInfo, float] | None,
+        on_success: Callable[[], None] | None = None,
     ) -> None:
         fields = pdu.fields
         message = MobileMessage(
@@ -186,24 +226,35 @@ class Inbound:
             keep_the_other_parts()
             respond(Status.ESME_RX_T_APPN)
             return
-        self._answer_when(stored, respond, keep_the_other_parts)
+        self._answer_when(stored, respond, keep_the_other_parts, on_success)
 
     # --- answering ----------------------------------------------------------------------------
 
     def _answer_when(
-        self, stored: Awaitable[object], respond: Respond, on_failure: Callable[[], None] | None = None
+        self,
+        stored: Awaitable[object],
+        respond: Respond,
+        on_failure: Callable[[], None] | None = None,
+        on_success: Callable[[], None] | None = None,
     ) -> None:
         future = stored if isinstance(stored, asyncio.Future) else asyncio.ensure_future(stored)
         if future.done():
-            _answer(respond, on_failure, future)
+            _answer(respond, on_failure, on_success, future)
         else:
-            future.add_done_callback(functools.partial(_answer, respond, on_failure))
+            future.add_done_callback(functools.partial(_answer, respond, on_failure, on_success))
 
 
-def _answer(respond: Respond, on_failure: Callable[[], None] | None, stored: asyncio.Future) -> None:
+def _answer(
+    respond: Respond,
+    on_failure: Callable[[], None] | None,
+    on_success: Callable[[], None] | None,
+    stored: asyncio.Future,
+) -> None:
     if stored.cancelled() or stored.exception() is not None:
         if on_failure is not None:
             on_failure()
         respond(Status.ESME_RX_T_APPN)  # temporary: the SMSC sends it again
     else:
+        if on_success is not None:
+            on_success()
         respond(Status.ESME_ROK)

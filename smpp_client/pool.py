@@ -27,6 +27,7 @@ from .inbound import Inbound, SenderNumber, international_number, utc_now
 from .jobs import FAILED, RELEASE, RETRY, Job, SendOutcome
 from .message_ids import ReceiptIdRelations
 from .policies.router import Router, RuleRouter
+from .reassembly import PartStore
 
 log = structlog.get_logger("smpp_client")
 
@@ -46,26 +47,33 @@ class CarrierPool:
         receipt_ids: ReceiptIdRelations | None = None,
         sender_number: SenderNumber = international_number,
         clock: Callable[[], datetime] = utc_now,
+        mo_parts: PartStore | None = None,
     ):
         """``on_room`` is called (soon, coalesced) when the pool can take a worthwhile batch more;
         ``receipt_ids`` is shared with whatever learns the carriers' id relations (the status
         store); ``sender_number`` turns an MO's source address and TON into the sender;
-        ``clock`` stamps receipts and messages (naive UTC)."""
+        ``clock`` stamps receipts and messages (naive UTC); ``mo_parts``: where long messages'
+        parts wait for each other (None: in memory; a store shared by the processes holding a
+        carrier's binds, since the SMSC spreads one message's parts over them)."""
         self.events = events
         self.on_room = on_room
         if receipt_ids is None:
             receipt_ids = ReceiptIdRelations({c.name: c.receipt_ids for c in carriers})
         self.receipt_ids = receipt_ids
-        self.inbound = Inbound(events, self.receipt_ids, sender_number=sender_number, clock=clock)
+        self.inbound = Inbound(
+            events, self.receipt_ids, sender_number=sender_number, clock=clock, parts=mo_parts
+        )
         self.carriers = {c.name: Carrier(c, self.inbound.deliver, owner=self) for c in carriers}
         self.router: Router = router or RuleRouter(list(self.carriers))
         self._room_handle: asyncio.Handle | None = None
         self._refresh_task: asyncio.Task | None = None
         self.paused: frozenset[str] = frozenset()  # carriers an operator paused: they take no job
 
-    def start(self) -> None:
-        for carrier in self.carriers.values():
-            carrier.start()
+    def start(self, binds: bool = True) -> None:
+        """Start; ``binds=False``: open no bind (whoever shares the binds opens the slots)."""
+        if binds:
+            for carrier in self.carriers.values():
+                carrier.start()
         if self.router.refresh_seconds is not None:
             self._refresh_task = asyncio.create_task(self._refresh_router(), name="router-refresh")
 
@@ -96,9 +104,11 @@ class CarrierPool:
         Per carrier, so a busy, slow or throttled carrier never holds back another; only once its
         room is half its target (or it holds nothing), so claims come in batches, not one message
         at a time. A carrier takes the messages routed to it and, with failover, those of the
-        carriers that cannot take traffic now.
+        carriers that cannot take traffic now: down while this process holds binds of them (a
+        carrier whose binds other processes hold is theirs to send, not down).
         """
-        down = [name for name, c in self.carriers.items() if not c.accepting] if self.router.failover else []
+        carriers = self.carriers.items()
+        down = [n for n, c in carriers if c.slots and not c.accepting] if self.router.failover else []
         out = {}
         for name, carrier in self.carriers.items():
             if not carrier.accepting:

@@ -1,10 +1,32 @@
-"""Collecting the parts of long messages that arrive from an SMSC, until each group is whole."""
+"""Collecting the parts of long messages that arrive from an SMSC, until each group is whole.
+
+:class:`Reassembler` keeps them in memory (one process holding every bind). A :class:`PartStore`
+keeps them where every process sharing a carrier's binds sees them (the application's database):
+an SMSC spreads one message's parts over its binds, so with several processes each may get some.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from .concat import ConcatInfo, valid
+
+# (carrier, sender, destination): whose parts belong together, with a part's reference and total
+GroupKey = tuple[str, str, str]
+
+
+class PartStore(Protocol):
+    """Durable parts of long messages, shared by the processes holding a carrier's binds."""
+
+    async def add(self, key: GroupKey, info: ConcatInfo, payload: bytes) -> list[bytes] | None:
+        """Store a part; the group's payloads in order once every part is there, else None.
+        The part is acknowledged to the SMSC only after this returns (raises: it is resent)."""
+        ...
+
+    async def done(self, key: GroupKey, info: ConcatInfo) -> None:
+        """The whole message was handled: its parts are forgotten."""
+        ...
 
 
 @dataclass

@@ -201,14 +201,16 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     closing = asyncio.ensure_future(ctx.closing.wait())
+    commit: asyncio.Future | None = None
     try:
         while not ctx.closing.is_set() and not _gone(request):
             if await current_session(ctx.auth, token) is None:  # logged out, expired or disabled
                 break
+            # bound before the snapshot is read, so a commit while it is read and sent wakes the next
+            commit = asyncio.ensure_future(ctx.next_commit())
             payload = (await snapshot(ctx)).dump()
             await response.write(f"event: snapshot\ndata: {payload}\n\n".encode())
             sent = time.monotonic()
-            commit = asyncio.ensure_future(ctx.next_commit())
             # the next commit, or a heartbeat snapshot after 15 s
             await asyncio.wait({commit, closing}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
             commit.cancel()
@@ -218,6 +220,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         closing.cancel()
+        if commit is not None:
+            commit.cancel()
     return response
 
 

@@ -95,9 +95,9 @@ class IntakeService:
         if not result.created:
             return self._repeat(client_id, event.id, result.conflict, response, source)
         if response["message_ids"]:
-            self.signals.outbox.set()
+            self.signals.outbox.announce()
         if result.broadcast_id is not None and response.get("recipients"):
-            self.signals.broadcasts.set()
+            self.signals.broadcasts.announce()
         # one line per accepted event only at debug level (thousands a second; the events table
         # is the record)
         log.debug(

@@ -64,7 +64,7 @@ class OperatorActions:
         except broadcasts.NotCancellable as exc:
             raise NotAllowed(str(exc)) from None
         if result is not None:
-            self.signals.callbacks.set()
+            self.signals.callbacks.announce()
             self.on_change()
             log.info("broadcast cancelled", by=by, broadcast_id=broadcast_id, messages=result["cancelled"])
         return result
@@ -94,7 +94,7 @@ class OperatorActions:
         except outbox.NotRetryable as exc:
             raise NotAllowed(str(exc)) from None
         if result is not None:
-            self.signals.outbox.set()
+            self.signals.outbox.announce()
             self.on_change()
             log.info("message retried", by=by, message_id=message_id, was=result["previous_status"])
         return result
@@ -112,7 +112,7 @@ class OperatorActions:
         except outbox.NotCancellable as exc:
             raise NotAllowed(str(exc)) from None
         if result is not None:
-            self.signals.callbacks.set()
+            self.signals.callbacks.announce()
             self.on_change()
             log.info("message cancelled", by=by, message_id=message_id, was=result["previous_status"])
         return result
@@ -147,7 +147,7 @@ class OperatorActions:
         self._known(carrier)
         changed = await self.db.run(carrier_pauses.resume, carrier)
         if changed:
-            self.signals.outbox.set()  # its messages are claimable again
+            self.signals.outbox.announce()  # its messages are claimable again, in every process
             self.on_change()
             log.warning("carrier resumed", by=by, carrier=carrier)
         return changed

@@ -1,7 +1,8 @@
 """Engine creation and the executor that runs blocking database work off the event loop.
 
 SQLite gets one writer thread (its single-writer model, without "database is locked" churn);
-PostgreSQL gets a small pool so reads and writes from several requests overlap.
+PostgreSQL gets one pool of ``[database] pool_size`` connections and as many threads, so reads and
+writes from several requests overlap and a thread never waits for a connection.
 """
 
 from __future__ import annotations
@@ -37,23 +38,29 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_POOL_SIZE = 8
+
+
+def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """PostgreSQL: a pool of exactly ``pool_size`` connections (no overflow: the budget is the
+    configuration's); SQLite: one connection for the writer thread and a few for tools."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=1, max_overflow=4, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
     return engine
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE):
+        """``pool_size`` (PostgreSQL): connections, and as many threads running the work."""
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._executor = ThreadPoolExecutor(
-            max_workers=1 if self.is_sqlite else 8, thread_name_prefix="smsgw-db"
+            max_workers=1 if self.is_sqlite else pool_size, thread_name_prefix="smsgw-db"
         )
         self._submitted: list[Future] = []  # run() calls handed to the executor, pruned as they end
 

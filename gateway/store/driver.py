@@ -57,16 +57,17 @@ class Batch:
     postgresql: str
 
 
-def run_batch(conn: Connection, batch: Batch, rows: Sequence[Row]) -> int:
-    """``batch`` over ``rows``; the rows it changed (inserted or updated)."""
+def run_batch(conn: Connection, batch: Batch, rows: Sequence[Row], *common: Any) -> int:
+    """``batch`` over ``rows``; the rows it changed (inserted or updated). ``common``: values the
+    same for every row, bound after a row's values (SQLite) or after the arrays (PostgreSQL)."""
     if not rows:
         return 0
     if conn.dialect.name != "postgresql":
-        return run_many(conn, batch.sqlite, rows)
+        return run_many(conn, batch.sqlite, [(*row, *common) for row in rows] if common else rows)
     sql = _placeholders("postgresql", batch.postgresql)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, [*(list(column) for column in zip(*rows, strict=True)), *common])
         return cursor.rowcount
     except conn.dialect.dbapi.Error as exc:
         raise _wrapped(conn, sql, exc) from exc

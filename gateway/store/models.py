@@ -479,3 +479,46 @@ carrier_pauses = Table(
     Column("paused_at", DateTime, nullable=False),
     Column("paused_by", String(64), nullable=False, comment="the operator's username"),
 )
+
+
+# --- several dispatch processes (migration 0013) ---------------------------------------------------
+
+# Running dispatch processes (gateway/store/processes.py): each renews its heartbeat; one whose
+# heartbeat is stale is dead, and a live one takes over its leased messages and bind slots.
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="the lease token of its messages"),
+    Column("role", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
+# A carrier's binds as slots 0..binds-1, each held by at most one process: the binds open at an
+# SMSC never exceed the carrier's configuration, and its speed limit is shared in the same ratio.
+bind_slots = Table(
+    "bind_slots",
+    metadata,
+    Column("carrier", String(32), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(64), comment="processes.id; null: free"),
+    Column("since", DateTime),
+)
+
+# Parts of citizens' long messages until the last arrives (gateway/store/mo_parts.py): an SMSC
+# spreads one message's parts over its binds, which several processes may hold. Personal data for
+# minutes at most: a group is deleted once handled, or after the reassembly timeout.
+mo_parts = Table(
+    "mo_parts",
+    metadata,
+    Column("carrier", String(32), primary_key=True),
+    Column("sender", String(32), primary_key=True),
+    Column("destination", String(32), primary_key=True),
+    Column("reference", Integer, primary_key=True, autoincrement=False),
+    Column("total", SmallInteger, primary_key=True, autoincrement=False),
+    Column("seq", SmallInteger, primary_key=True, autoincrement=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime, nullable=False, index=True),
+)

@@ -15,11 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Connection,
-    DateTime,
     and_,
     delete,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -29,7 +27,7 @@ from gateway.domain.status import FINAL_STATUSES, MessageStatus
 from smpp_client.message_ids import Relation, canonical
 
 from . import driver
-from .models import events, message_parts, message_status_history, messages
+from .models import events, message_parts, messages
 
 
 @dataclass(slots=True)
@@ -262,6 +260,12 @@ _SUBMITTED = driver.Batch(
     " AS v(carrier, smsc, at, encoding, segments, id)"
     " WHERE messages.id = v.id AND messages.status = 'queued'",
 )
+# a write-back changes only a row this process still holds: another process that took the message
+# over (this one's heartbeat went stale, or its lease ended) owns what happens to it now
+_OWNED = " AND lease_owner = ?"
+_SUBMITTED_OWNED = driver.Batch(
+    _SUBMITTED.sqlite + " AND lease_owner = ?7", _SUBMITTED.postgresql + " AND messages.lease_owner = ?"
+)
 _PART = driver.Batch(
     "INSERT INTO message_parts (message_id, seq, carrier, smsc_message_id, status, submitted_at)"
     " VALUES (?, ?, ?, ?, 'submitted', ?)",
@@ -276,16 +280,17 @@ _HISTORY = driver.Batch(
 )
 
 
-def apply_submitted(conn: Connection, items: Sequence[Submitted]) -> None:
+def apply_submitted(conn: Connection, items: Sequence[Submitted], owner: str | None = None) -> None:
+    """Record submit results; with ``owner``, only on rows whose lease is still that owner's."""
     if not items:
         return
     to_db = driver.datetime_to_db(conn)
     stamps = {id(s): to_db(s.at) for s in items}
-    changed = driver.run_batch(
-        conn,
-        _SUBMITTED,
-        [(s.carrier, s.smsc_ids[0], stamps[id(s)], s.encoding, s.segments, s.message_id) for s in items],
-    )
+    rows = [(s.carrier, s.smsc_ids[0], stamps[id(s)], s.encoding, s.segments, s.message_id) for s in items]
+    if owner is None:
+        changed = driver.run_batch(conn, _SUBMITTED, rows)
+    else:
+        changed = driver.run_batch(conn, _SUBMITTED_OWNED, rows, owner)
     if changed != len(items):  # some left the queue meanwhile (cancelled, expired): record only the others
         now_submitted = set()
         for chunk in driver.chunks([s.message_id for s in items]):
@@ -328,13 +333,15 @@ _RETRY = (
 )
 
 
-def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
+def apply_retries(conn: Connection, items: Sequence[Retry], owner: str | None = None) -> None:
+    """Back to the queue; with ``owner``, only rows whose lease is still that owner's."""
     if not items:
         return
     to_db = driver.datetime_to_db(conn)
+    extra = () if owner is None else (owner,)
     driver.run_many(
         conn,
-        _RETRY,
+        _RETRY if owner is None else _RETRY + _OWNED,
         [
             (
                 to_db(r.not_before),
@@ -343,6 +350,7 @@ def apply_retries(conn: Connection, items: Sequence[Retry]) -> None:
                 r.error_text[:255],
                 to_db(r.at),
                 r.message_id,
+                *extra,
             )
             for r in items
         ],
@@ -355,14 +363,18 @@ _FAILED = (
 )
 
 
-def apply_failures(conn: Connection, items: Sequence[Failed]) -> None:
+def apply_failures(conn: Connection, items: Sequence[Failed], owner: str | None = None) -> None:
+    """Final failures (the first of a message wins); with ``owner``, only rows whose lease is still
+    that owner's."""
     if not items:
         return
     open_ids = set()
+    finals = ", ".join(f"'{v}'" for v in _FINAL_VALUES)
     for chunk in driver.chunks([f.message_id for f in items]):
         where, params = driver.in_list(conn, "id", chunk)
-        finals = ", ".join(f"'{v}'" for v in _FINAL_VALUES)
         sql = f"SELECT id FROM messages WHERE {where} AND status NOT IN ({finals})"
+        if owner is not None:
+            sql, params = sql + _OWNED, (*params, owner)
         open_ids.update(mid for (mid,) in driver.run(conn, sql, params))
     todo = []
     for f in items:  # the first failure of a message wins
@@ -389,38 +401,30 @@ _WAITING = (MessageStatus.QUEUED.value, MessageStatus.HELD.value)
 def expire_overdue(conn: Connection, now: datetime, after: StatusHook | None = None) -> int:
     """Queued or held messages past their validity become expired: never sent late.
 
-    Set-based (a night's backlog of broadcast messages may expire at once). ``after(conn, ids,
-    status, now)`` sees the ids of the expired messages that were not part of a broadcast (for
-    status callbacks), in the same transaction.
+    The UPDATE claims its rows (it changes only rows still waiting, and on PostgreSQL a row another
+    transaction is changing is read again after it commits), and only the rows it changed get a
+    history row and a callback: two processes running it at once expire each message once.
+    ``after(conn, ids, status, now)`` sees the ids of the expired messages that were not part of a
+    broadcast (for status callbacks), in the same transaction.
     """
     due = and_(
         messages.c.status.in_(_WAITING),
         messages.c.expires_at <= now,
         or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
     )
-    single = []
-    if after is not None:
-        singles = select(messages.c.id).where(due, messages.c.broadcast_id.is_(None))
-        single = list(conn.execute(singles).scalars())
-    conn.execute(
-        insert(message_status_history).from_select(
-            ["message_id", "status", "at", "detail"],
-            select(
-                messages.c.id,
-                literal(MessageStatus.EXPIRED.value),
-                literal(now, DateTime),
-                literal("validity ended before submission"),
-            ).where(due),
-        )
-    )
-    count = conn.execute(
+    expired = conn.execute(
         update(messages)
         .where(due)
         .values(status=MessageStatus.EXPIRED.value, updated_at=now, done_at=now, error_text="validity ended")
-    ).rowcount
+        .returning(messages.c.id, messages.c.broadcast_id)
+    ).all()
+    _history(
+        conn, [(mid, MessageStatus.EXPIRED, "validity ended before submission", now) for mid, _ in expired]
+    )
+    single = sorted(mid for mid, broadcast in expired if broadcast is None)
     if single and after is not None:
         after(conn, single, MessageStatus.EXPIRED, now)
-    return count
+    return len(expired)
 
 
 def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, datetime]]) -> None:
@@ -432,35 +436,40 @@ def _history(conn: Connection, rows: list[tuple[int, MessageStatus, str | None, 
 # --- quiet hours, operator actions ---------------------------------------------------------------
 
 
-def _history_from(conn: Connection, where, status: MessageStatus, now: datetime, detail: str | None) -> None:
-    """One history row per message matching ``where``, set-based (no ids through Python)."""
-    rows = select(messages.c.id, literal(status.value), literal(now, DateTime), literal(detail))
-    columns = ["message_id", "status", "at", "detail"]
-    conn.execute(insert(message_status_history).from_select(columns, rows.where(where)))
-
-
 def release_held(conn: Connection, now: datetime) -> int:
-    """Messages held by quiet hours whose time has come become queued (claimed in their order)."""
+    """Messages held by quiet hours whose time has come become queued (claimed in their order).
+
+    Like the expiry, the UPDATE claims its rows: only those it changed get a history row, so two
+    processes releasing at once release each message once."""
     due = and_(messages.c.status == MessageStatus.HELD.value, messages.c.not_before <= now)
-    _history_from(conn, due, MessageStatus.QUEUED, now, "quiet hours ended")
-    return conn.execute(
-        update(messages).where(due).values(status=MessageStatus.QUEUED.value, updated_at=now)
-    ).rowcount
+    released = conn.execute(
+        update(messages)
+        .where(due)
+        .values(status=MessageStatus.QUEUED.value, updated_at=now)
+        .returning(messages.c.id)
+    ).scalars()
+    rows = [(mid, MessageStatus.QUEUED, "quiet hours ended", now) for mid in released]
+    _history(conn, rows)
+    return len(rows)
 
 
 def cancel_broadcast_messages(conn: Connection, broadcast_id: int, now: datetime, detail: str) -> int:
-    """A broadcast's messages not yet handed to a link (queued or held) become cancelled."""
+    """A broadcast's messages not yet handed to a link (queued or held) become cancelled (each
+    once, with its history row, whatever runs at the same time)."""
     waiting = and_(
         messages.c.broadcast_id == broadcast_id,
         messages.c.status.in_(_WAITING),
         or_(messages.c.lease_until.is_(None), messages.c.lease_until < now),
     )
-    _history_from(conn, waiting, MessageStatus.CANCELLED, now, detail[:255])
-    return conn.execute(
+    cancelled = conn.execute(
         update(messages)
         .where(waiting)
         .values(status=MessageStatus.CANCELLED.value, updated_at=now, done_at=now, error_text=detail[:255])
-    ).rowcount
+        .returning(messages.c.id)
+    ).scalars()
+    rows = [(mid, MessageStatus.CANCELLED, detail[:255], now) for mid in cancelled]
+    _history(conn, rows)
+    return len(rows)
 
 
 def client_of(conn: Connection, message_id: int) -> str | None:
@@ -560,12 +569,19 @@ def cancel_message(conn: Connection, message_id: int, now: datetime, detail: str
     row = conn.execute(select(m.status, m.lease_until).where(m.id == message_id)).first()
     if row is None:
         return None
-    _history_from(conn, waiting, MessageStatus.CANCELLED, now, detail[:255])
-    changed = conn.execute(
-        update(messages)
-        .where(waiting)
-        .values(status=MessageStatus.CANCELLED.value, updated_at=now, done_at=now, error_text=detail[:255])
-    ).rowcount
+    changed = (
+        conn.execute(
+            update(messages)
+            .where(waiting)
+            .values(
+                status=MessageStatus.CANCELLED.value, updated_at=now, done_at=now, error_text=detail[:255]
+            )
+            .returning(messages.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    _history(conn, [(mid, MessageStatus.CANCELLED, detail[:255], now) for mid in changed])
     if not changed:
         if row.status in _WAITING:
             raise NotCancellable(f"message {message_id} is being handed to a carrier; it cannot be cancelled")

@@ -35,6 +35,7 @@ from .models import (
     crm_tracked_requests,
     events,
     messages,
+    mo_parts,
     mobile_messages,
 )
 from .subscriptions import subscriptions_of
@@ -167,6 +168,8 @@ def forget(conn: Connection, msisdn: str, now: datetime, status_hook=None) -> di
     for chunk in _chunks(folios):  # the CRM adapters' copies of those requests, and the number
         conn.execute(delete(crm_tracked_requests).where(crm_tracked_requests.c.folio.in_(chunk)))
     directory = conn.execute(delete(crm_phone_numbers).where(crm_phone_numbers.c.msisdn == msisdn)).rowcount
+    # parts of a long SMS still waiting for the rest (the SMSC's address form: the last 10 digits)
+    conn.execute(delete(mo_parts).where(mo_parts.c.sender.endswith(msisdn[-10:], autoescape=True)))
     bodies = conn.execute(
         update(messages).where(messages.c.msisdn == msisdn, messages.c.body != ERASED).values(body=ERASED)
     ).rowcount

@@ -135,9 +135,14 @@ AfterCommit = Callable[[list[Change]], None]
 
 
 def _apply(
-    conn, changes: list[Change], relations: dict[str, Relation], hooks: Sequence[InTransaction]
+    conn,
+    changes: list[Change],
+    relations: dict[str, Relation],
+    hooks: Sequence[InTransaction],
+    owner: str | None,
 ) -> list[outbox.ReceiptUpdate]:
-    """Apply in order, grouping consecutive changes of one kind into one statement batch."""
+    """Apply in order, grouping consecutive changes of one kind into one statement batch; submit
+    results, retries and failures only where ``owner`` still holds the lease (when given)."""
     unmatched: list[outbox.ReceiptUpdate] = []
     appliers = {
         outbox.Submitted: outbox.apply_submitted,
@@ -151,7 +156,7 @@ def _apply(
             if kind is outbox.ReceiptUpdate:
                 unmatched += apply_receipts(conn, run, relations)
             else:
-                appliers[kind](conn, run)
+                appliers[kind](conn, run, owner)
             run = []
         if change is not None:
             run.append(change)
@@ -174,8 +179,12 @@ class StatusWriter:
         after_commit: Sequence[AfterCommit] = (),
         linger_seconds: float = 0.1,
         linger_batch: int = 200,
+        owner: str | None = None,
     ):
+        """``owner``: the lease token of this process's claims; a submit result, retry or failure
+        changes a message only while its lease is still this owner's (None: not checked)."""
         self.db = db
+        self.owner = owner
         self.max_batch = max_batch
         self.orphan_seconds = orphan_seconds
         self.orphan_ack_seconds = orphan_ack_seconds
@@ -389,7 +398,7 @@ class StatusWriter:
             chunk = todo.popleft()
             try:
                 changes = [item.change for item in chunk]
-                unmatched = await self.db.run(_apply, changes, relations, self.in_transaction)
+                unmatched = await self.db.run(_apply, changes, relations, self.in_transaction, self.owner)
             except asyncio.CancelledError:
                 self._put_back([*chunk, *(item for rest in todo for item in rest)])
                 raise

@@ -43,6 +43,10 @@ class ThrottlePolicy(Protocol):
         """A throttling answer to a submit sent in ``epoch``; True when the rate was lowered."""
         ...
 
+    def set_max_rate(self, max_rate: float) -> None:
+        """The most ever sent from now on (the share of the carrier's limit this process holds)."""
+        ...
+
 
 class AimdPolicy:
     """The default :class:`ThrottlePolicy`: additive increase, multiplicative decrease."""

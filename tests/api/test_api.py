@@ -506,7 +506,12 @@ async def test_readyz_of_a_dispatch_process_without_a_bound_carrier_is_503(db_ur
         assert response.status == 503
         body = await response.json()
         assert body["status"] == "not ready"
-        assert body["checks"] == {"database": "ok", "carriers": "no carrier bound", "status_writer": "ok"}
+        assert body["checks"] == {
+            "database": "ok",
+            "carriers": "no carrier bound",
+            "status_writer": "ok",
+            "binds": "telcel: bind 0 not bound",  # it holds the slot, the SMSC does not answer
+        }
         assert (await client.get("/api/v1/openapi.json")).status == 404  # no CRM API in this role
 
 

@@ -115,9 +115,7 @@ class Api:
             assert r.status == 200, await r.text()
             return await r.json()
 
-    async def wait_status(
-        self, runtime: Gateway, message_id: int, status: str, timeout: float = 10
-    ) -> dict:
+    async def wait_status(self, runtime: Gateway, message_id: int, status: str, timeout: float = 10) -> dict:
         """Re-read the message after each committed status batch until it reaches ``status``."""
 
         async def watch() -> dict:

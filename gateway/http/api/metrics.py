@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gateway.services.citizen_sms import CitizenInbox
     from gateway.services.link_events import LinkEventHandler
     from gateway.store.status_writer import StatusWriter
+    from scheduler.cluster import Membership
     from scheduler.dispatcher import Dispatcher
     from smpp_client.pool import CarrierPool
 
@@ -59,6 +60,7 @@ class MetricsSources:
     dispatcher: Dispatcher | None = None
     link_events: LinkEventHandler | None = None
     citizens: CitizenInbox | None = None  # citizens' messages handled, by outcome
+    membership: Membership | None = None  # several dispatch processes: members, takeovers
     outbox: OutboxDepth = field(default_factory=OutboxDepth)
 
 
@@ -112,6 +114,13 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
             lc = {"carrier": c["carrier"]}
             out.add(
                 "smsgw_smpp_rate_limit", "gauge", "configured speed limit (segments/s)", c["rate_limit"], lc
+            )
+            out.add(
+                "smsgw_smpp_binds_held",
+                "gauge",
+                "binds of the carrier this process holds (its share when several processes run)",
+                c["binds_held"],
+                lc,
             )
             out.add(
                 "smsgw_smpp_rate_allowed",
@@ -326,6 +335,17 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
         )
         for kind, count in sorted(dispatcher.outcomes.items()):
             out.add("smsgw_dispatch_outcomes_total", "counter", "send outcomes", count, {"outcome": kind})
+    membership = sources.membership
+    if membership is not None:
+        out.add(
+            "smsgw_cluster_processes", "gauge", "live dispatch processes on the database", membership.members
+        )
+        out.add(
+            "smsgw_cluster_takeovers_total",
+            "counter",
+            "dead processes whose messages and binds this one took over",
+            membership.taken_over,
+        )
     for status, count in sorted((outbox or {}).items()):
         out.add(
             "smsgw_outbox_messages", "gauge", "messages in the outbox by status", count, {"status": status}

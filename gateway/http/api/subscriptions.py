@@ -153,7 +153,7 @@ async def delete_subscription(request: web.Request) -> web.Response:
 
     view = await ctx.db.run(work)
     if view.cancelled and ctx.callbacks.enabled:
-        ctx.signals.callbacks.set()  # the CRMs learn their messages were cancelled
+        ctx.signals.callbacks.announce()  # the CRMs learn their messages were cancelled
     return json_response(view.body())
 
 
