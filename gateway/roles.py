@@ -52,6 +52,7 @@ from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
 from .http.api.metrics import MetricsSources
 from .http.app import build_api_app, build_ops_app
+from .http.client_limits import ClientLimit, ClientLimits
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
 from .http.deps import ApiDependencies, OpsDependencies, ReadinessCheck
@@ -297,6 +298,13 @@ class Gateway:
         return clean
 
 
+def client_limits(settings: Settings) -> ClientLimits:
+    """Each CRM client's request rate and requests in progress, counted in this process."""
+    return ClientLimits(
+        {c.id: ClientLimit(c.requests_per_second, c.burst, c.max_concurrent) for c in settings.crm_clients}
+    )
+
+
 def default_node_id(settings: Settings) -> str:
     return settings.gateway.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -332,12 +340,14 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         release = QuietHoursRelease(db, on_released=signals.outbox.set)
         expiry = Expiry(db, callbacks.message_status if callbacks.enabled else None)
         jobs += [(RELEASE_JOB, release.interval, release.run_once), (EXPIRE_JOB, 30.0, expiry.run_once)]
+    limits = client_limits(s) if role.serves_api else None
     metrics = MetricsSources(
         links.pool if links else None,
         links.writer if links else None,
         links.dispatcher if links else None,
         links.link_events if links else None,
         links.inbox if links else None,
+        limits=limits,
     )
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
@@ -353,6 +363,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             crm_mappings=crm.mappings,
             actions=OperatorActions(db, policy, signals, callbacks),
             subscriptions=subscriptions,
+            limits=limits or client_limits(s),
             max_body_bytes=s.gateway.max_body_bytes,
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
         )

@@ -14,15 +14,23 @@ from tests.conftest import make_settings
 SECRETS = {"cesac": "s3cret", "other": "other-secret", "demo": "demo-secret"}
 
 
-def api_settings(db_url: str, callbacks: dict[str, str] | None = None, **sections) -> Settings:
-    """The CRM clients of SECRETS (``callbacks``: client id -> callback URL); quiet hours and the
-    enrolment line off unless ``sections`` say otherwise (they follow the wall clock / change texts)."""
+def api_settings(
+    db_url: str,
+    callbacks: dict[str, str] | None = None,
+    clients: dict[str, dict] | None = None,
+    **sections,
+) -> Settings:
+    """The CRM clients of SECRETS (``callbacks``: client id -> callback URL; ``clients``: client id
+    -> more of its settings); quiet hours and the enrolment line off unless ``sections`` say
+    otherwise (they follow the wall clock / change texts)."""
     callbacks = callbacks or {}
+    more = clients or {}
     clients = [
         {
             "id": cid,
             "secret_env": f"SMSGW_TEST_{cid.upper()}_SECRET",
             **({"callback_url": callbacks[cid]} if cid in callbacks else {}),
+            **more.get(cid, {}),
         }
         for cid in SECRETS
     ]

@@ -25,6 +25,7 @@ from ..deps import OPS
 from ..operations import PUBLIC, Operation, content
 
 if TYPE_CHECKING:
+    from gateway.http.client_limits import ClientLimits
     from gateway.services.citizen_sms import CitizenInbox
     from gateway.services.link_events import LinkEventHandler
     from gateway.store.status_writer import StatusWriter
@@ -59,6 +60,7 @@ class MetricsSources:
     dispatcher: Dispatcher | None = None
     link_events: LinkEventHandler | None = None
     citizens: CitizenInbox | None = None  # citizens' messages handled, by outcome
+    limits: ClientLimits | None = None  # the CRM clients' requests refused beyond their limits
     outbox: OutboxDepth = field(default_factory=OutboxDepth)
 
 
@@ -284,6 +286,16 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 "citizens' messages by what they were understood as and done",
                 count,
                 {"outcome": outcome},
+            )
+    limits = sources.limits
+    if limits is not None:
+        for (client, reason), count in sorted(limits.refused.items()):
+            out.add(
+                "smsgw_api_requests_limited_total",
+                "counter",
+                "CRM requests answered 429 (reason: rate or concurrency), counted in this process",
+                count,
+                {"client": client, "reason": reason},
             )
     dispatcher = sources.dispatcher
     if dispatcher is not None:
