@@ -76,7 +76,7 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
         out.add(
             "smsgw_receipts_unparsed_total",
             "counter",
-            "receipts that could not be parsed or used (acknowledged)",
+            "receipts without a readable id or state (acknowledged)",
             inbound.receipts_unparsed,
         )
         for c in pool.status():
@@ -218,11 +218,15 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 count,
                 {"carrier": carrier},
             )
-        for carrier, count in sorted(writer.receipts_unknown.items()):
+        # the writer's (no part has the id) and the link's (an id no part can have: unusable)
+        unknown = dict(writer.receipts_unknown)
+        for carrier, count in (pool.inbound.receipts_unknown if pool is not None else {}).items():
+            unknown[carrier] = unknown.get(carrier, 0) + count
+        for carrier, count in sorted(unknown.items()):
             out.add(
                 "smsgw_receipts_unknown_total",
                 "counter",
-                "receipts for no known message id",
+                "receipts for no message id the gateway sent (acknowledged)",
                 count,
                 {"carrier": carrier},
             )
