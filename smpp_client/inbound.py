@@ -110,7 +110,7 @@ class Inbound:
             self.receipts_unparsed += 1
             if self.receipts_unparsed == 1 or self.receipts_unparsed % 1000 == 0:
                 log.warning(
-                    "unusable delivery receipt acknowledged", carrier=carrier, so_far=self.receipts_unparsed
+                    "unreadable delivery receipt acknowledged", carrier=carrier, so_far=self.receipts_unparsed
                 )
             respond(Status.ESME_ROK)
             return
