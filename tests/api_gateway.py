@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 
@@ -60,3 +62,39 @@ async def running(
     finally:
         await http.close()
         await gateway.stop()
+
+
+@contextlib.contextmanager
+def serving_in_thread(settings: Settings, role: Role = Role.API) -> Iterator[Gateway]:
+    """The gateway started on an ephemeral port in a thread of its own (its own event loop), for
+    blocking clients (requests, schemathesis); stopped on exit."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box: dict[str, object] = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            gateway = build(settings, role)
+            loop.run_until_complete(gateway.start())
+            box["gateway"] = gateway
+        except BaseException as exc:
+            box["error"] = exc
+            return
+        finally:
+            started.set()
+        loop.run_forever()
+        loop.run_until_complete(gateway.stop())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="gateway", daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise TimeoutError("the gateway did not start within 30 s")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    try:
+        yield box["gateway"]  # type: ignore[misc]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
