@@ -40,10 +40,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=1, max_overflow=4, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            pool_size=1,
+            max_overflow=4,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True, hide_parameters=True)
     return engine
 
 
