@@ -10,7 +10,7 @@ at all; every readable row is good or reported bad with its line.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,8 +84,14 @@ def subscriber_row(row: tuple[str, str, str, str]) -> None:
 
 
 FIELD_NAMES = list(EVENT_FIELDS)
+moments = st.builds(
+    lambda moment, hours: moment.replace(tzinfo=timezone(timedelta(hours=hours))).isoformat(),
+    st.datetimes(),
+    st.integers(-14, 14),
+)
 event_values = st.one_of(
     st.text(max_size=30),
+    moments,
     st.sampled_from(
         [
             "case.received",
@@ -95,6 +101,8 @@ event_values = st.one_of(
             "5512345678",
             "2030-12-01T08:00:00-06:00",
             "2030-12-01",
+            "0001-01-01T00:00:00+14:00",  # before the year 1 in UTC
+            "9999-12-31T23:59:59-14:00",  # after 9999 in UTC
             "50",
             "-1",
             "Anzures;Polanco",
@@ -103,7 +111,20 @@ event_values = st.one_of(
         ]
     ),
 )
-event_rows = st.lists(st.tuples(st.sampled_from(FIELD_NAMES), event_values), max_size=12).map(dict)
+# valid rows of each kind, then some of their cells changed: most reach the preparation too
+VALID_ROWS = [
+    {"id": "c-1", "type": "case.received", "case.folio": "MH-1", "citizen.msisdn": "5512345678"},
+    {"id": "a-1", "type": "appointment.scheduled", "case.folio": "MH-1", "citizen.msisdn": "5512345678",
+     "case.appointment.at": "2030-12-03T10:30:00-06:00"},
+    {"id": "w-1", "type": "water.outage", "area.zones": "Anzures",
+     "notice.starts_at": "2030-12-01T08:00:00-06:00", "notice.ends_at": "2030-12-01T18:00:00-06:00"},
+    {"id": "e-1", "type": "emergency.alert", "notice.text": "Simulacro", "priority": "emergency"},
+]  # fmt: skip
+event_rows = st.builds(
+    lambda base, changes: {**base, **changes},
+    st.sampled_from(VALID_ROWS),
+    st.lists(st.tuples(st.sampled_from(FIELD_NAMES), event_values), max_size=4).map(dict),
+)
 
 
 def event_row(row: dict[str, str]) -> None:
