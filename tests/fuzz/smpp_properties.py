@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from datetime import datetime
 
 from hypothesis import strategies as st
 
@@ -46,8 +47,6 @@ def _receipt_body(message_id: str, stat: str, err: str, extra: bytes) -> bytes:
     text = receipt_text("ID", stat, _AT, _AT, err).replace("ID", message_id, 1)
     return text.encode("latin-1", "replace") + extra
 
-
-from datetime import datetime  # noqa: E402
 
 _AT = datetime(2026, 12, 1, 10, 0)
 stats = st.sampled_from(["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ACCEPTD", "ENROUTE", "bogus", ""])
