@@ -54,6 +54,7 @@ from .domain.timing import QuietHours, ValidityPolicy
 from .domain.zones import DEFAULT_ZONES_FILE, load_zones
 from .http.api.metrics import MetricsSources, silent_failures
 from .http.app import build_api_app, build_ops_app
+from .http.client_limits import ClientLimit, ClientLimits
 from .http.control import ControlRoom
 from .http.dashboard import MOUNT as DASHBOARD_MOUNT
 from .http.dashboard import DashboardContext, dashboard_app
@@ -313,6 +314,13 @@ class Gateway:
         return clean
 
 
+def client_limits(settings: Settings) -> ClientLimits:
+    """Each CRM client's request rate and requests in progress, counted in this process."""
+    return ClientLimits(
+        {c.id: ClientLimit(c.requests_per_second, c.burst, c.max_concurrent) for c in settings.crm_clients}
+    )
+
+
 def default_node_id(settings: Settings) -> str:
     return settings.gateway.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -361,6 +369,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             (RELEASE_JOB, release.interval, release.run_once),
             (EXPIRE_JOB, s.dispatch.expiry_interval_seconds, expiry.run_once),
         ]
+    limits = client_limits(s) if role.serves_api else None
     metrics = MetricsSources(
         links.pool if links else None,
         links.writer if links else None,
@@ -368,6 +377,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
         links.link_events if links else None,
         links.inbox if links else None,
         links.membership if links else None,
+        limits=limits,
     )
     ops = OpsDependencies(db, metrics, readiness)
     dashboard = None
@@ -386,6 +396,7 @@ def build(settings: Settings, role: Role = Role.ALL) -> Gateway:
             crm_mappings=crm.mappings,
             actions=actions,
             subscriptions=subscriptions,
+            limits=limits or client_limits(s),
             max_body_bytes=s.gateway.max_body_bytes,
             signature_tolerance_seconds=s.gateway.signature_tolerance_seconds,
         )

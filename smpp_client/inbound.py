@@ -3,9 +3,10 @@
 - A receipt (esm_class 0x04) is parsed (TLVs first, the standard text otherwise) and becomes a
   :class:`~smpp_client.events.DeliveryReceipt`. Where the carrier's hex/decimal relation is known
   (configured, or learned: :class:`~smpp_client.message_ids.ReceiptIdRelations`), its id is
-  brought to the form its part's submit id was stored in. A receipt that cannot be parsed or
-  used (an id over 64 characters, say) is counted and acknowledged, never an error, so the SMSC
-  does not send it again for ever.
+  brought to the form its part's submit id was stored in. A receipt that cannot be parsed is
+  counted as unparsed; one whose id is unusable (over 64 characters, say: no id the gateway
+  stores) is counted per carrier as an unknown id. Both are acknowledged (ESME_ROK), never an
+  error, so the SMSC does not send them again for ever.
 - Anything else is a message from a handset. Parts of a long one (UDH 8/16-bit reference, or the
   sar_* TLVs) are collected, and each part is acknowledged as it comes (an SMSC must not be held
   with an incomplete group); the whole text, decoded (GSM 03.38, UCS-2, …), becomes one
@@ -36,7 +37,7 @@ from .events import DeliveryReceipt, LinkEvents, MobileMessage
 from .message_ids import ReceiptIdRelations, Relation, submitted_form
 from .pdu import Pdu
 from .reassembly import PartStore, Reassembler
-from .receipts import is_receipt, parse_receipt
+from .receipts import UnusableId, is_receipt, read_receipt
 
 log = structlog.get_logger("smpp_client")
 
@@ -82,6 +83,7 @@ class Inbound:
         self._next_expiry = 0.0
         # numbers for /metrics
         self.receipts_unparsed = 0
+        self.receipts_unknown: dict[str, int] = {}  # carrier -> receipts with an unusable id
         self.mo_parts = 0
         self.mo_refused = 0
         self.mo_incomplete = 0  # long messages dropped before their last part came
@@ -96,12 +98,23 @@ class Inbound:
     # --- receipts -----------------------------------------------------------------------------
 
     def _receipt(self, carrier: str, pdu: Pdu, respond: Respond, patient: bool) -> None:
-        parsed = parse_receipt(pdu)
+        parsed = read_receipt(pdu)
+        if isinstance(parsed, UnusableId):
+            count = self.receipts_unknown[carrier] = self.receipts_unknown.get(carrier, 0) + 1
+            if count == 1 or count % 1000 == 0:
+                log.warning(
+                    "receipt for an unusable message id acknowledged",
+                    carrier=carrier,
+                    id_length=parsed.length,
+                    so_far=count,
+                )
+            respond(Status.ESME_ROK)
+            return
         if parsed is None:
             self.receipts_unparsed += 1
             if self.receipts_unparsed == 1 or self.receipts_unparsed % 1000 == 0:
                 log.warning(
-                    "unusable delivery receipt acknowledged", carrier=carrier, so_far=self.receipts_unparsed
+                    "unreadable delivery receipt acknowledged", carrier=carrier, so_far=self.receipts_unparsed
                 )
             respond(Status.ESME_ROK)
             return

@@ -1,8 +1,9 @@
 """Delivery receipts (SMPP 3.4 Appendix B): build the standard text, parse what carriers send.
 
 What a carrier writes is bounded here: a receipt whose id is not a usable message id (over 64
-characters, say, or control bytes in the receipted_message_id TLV) is not a receipt we can use
-(:func:`parse_receipt` answers None), and an ``err`` longer than 8 characters is dropped.
+characters, say, or control bytes in the receipted_message_id TLV) names no message the gateway
+sent (:func:`read_receipt` answers :class:`UnusableId`, :func:`parse_receipt` None), and an
+``err`` longer than 8 characters is dropped.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class Receipt:
     text: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UnusableId:
+    """A receipt whose id cannot be one the gateway sent: not 1 to 64 visible ASCII characters."""
+
+    length: int  # octets, for a log line (the id itself is never kept)
+
+
 def is_receipt(pdu: Pdu) -> bool:
     return (pdu.fields.get("esm_class", 0) & ESM_TYPE_MASK) == ESM_DELIVERY_RECEIPT
 
@@ -94,7 +102,14 @@ def receipt_text(
 
 
 def parse_receipt(pdu: Pdu) -> Receipt | None:
-    """Prefer the receipted_message_id / message_state TLVs; fall back to the text form."""
+    """The receipt, or None when it cannot be read or its id is unusable."""
+    read = read_receipt(pdu)
+    return read if isinstance(read, Receipt) else None
+
+
+def read_receipt(pdu: Pdu) -> Receipt | UnusableId | None:
+    """Prefer the receipted_message_id / message_state TLVs; fall back to the text form. None: no
+    id or no state to be read at all."""
     raw = pdu.fields.get("short_message") or pdu.tlvs.get(Tlv.MESSAGE_PAYLOAD) or b""
     text = raw.decode("latin-1")
     m = _STANDARD.match(text)
@@ -114,8 +129,10 @@ def parse_receipt(pdu: Pdu) -> Receipt | None:
         state = STAT_TO_STATE[stat]
     else:
         return None
-    if not message_id or not usable(message_id):
+    if not message_id:
         return None
+    if not usable(message_id):
+        return UnusableId(len(message_id))
     error = found.get("err")
     if error is not None and len(error) > MAX_ERROR_LENGTH:
         error = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 
@@ -14,15 +16,23 @@ from tests.conftest import make_settings
 SECRETS = {"cesac": "s3cret", "other": "other-secret", "demo": "demo-secret"}
 
 
-def api_settings(db_url: str, callbacks: dict[str, str] | None = None, **sections) -> Settings:
-    """The CRM clients of SECRETS (``callbacks``: client id -> callback URL); quiet hours and the
-    enrolment line off unless ``sections`` say otherwise (they follow the wall clock / change texts)."""
+def api_settings(
+    db_url: str,
+    callbacks: dict[str, str] | None = None,
+    clients: dict[str, dict] | None = None,
+    **sections,
+) -> Settings:
+    """The CRM clients of SECRETS (``callbacks``: client id -> callback URL; ``clients``: client id
+    -> more of its settings); quiet hours and the enrolment line off unless ``sections`` say
+    otherwise (they follow the wall clock / change texts)."""
     callbacks = callbacks or {}
+    more = clients or {}
     clients = [
         {
             "id": cid,
             "secret_env": f"SMSGW_TEST_{cid.upper()}_SECRET",
             **({"callback_url": callbacks[cid]} if cid in callbacks else {}),
+            **more.get(cid, {}),
         }
         for cid in SECRETS
     ]
@@ -52,3 +62,39 @@ async def running(
     finally:
         await http.close()
         await gateway.stop()
+
+
+@contextlib.contextmanager
+def serving_in_thread(settings: Settings, role: Role = Role.API) -> Iterator[Gateway]:
+    """The gateway started on an ephemeral port in a thread of its own (its own event loop), for
+    blocking clients (requests, schemathesis); stopped on exit."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box: dict[str, object] = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            gateway = build(settings, role)
+            loop.run_until_complete(gateway.start())
+            box["gateway"] = gateway
+        except BaseException as exc:
+            box["error"] = exc
+            return
+        finally:
+            started.set()
+        loop.run_forever()
+        loop.run_until_complete(gateway.stop())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="gateway", daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise TimeoutError("the gateway did not start within 30 s")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    try:
+        yield box["gateway"]  # type: ignore[misc]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)

@@ -197,7 +197,10 @@ def parse_datetime(value: object, default_tz: tzinfo) -> datetime | None:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00: before the year 1 in UTC
+        raise ValueError(f"{text!r} is out of range in UTC") from None
 
 
 def w3c(moment: datetime) -> str:

@@ -6,7 +6,7 @@ errors carry the dotted path of the field at fault ("citizen.msisdn").
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,10 +35,21 @@ class Citizen(_Model):
     language: LanguageTag = Field(default=None, max_length=35)
 
 
+def _in_range(value: datetime | None) -> datetime | None:
+    """A moment the database can keep: in years 1 to 9999 once brought to UTC (0001-01-01T00:00+14:00
+    is not)."""
+    if value is not None and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range: must fall in the years 1 to 9999 in UTC") from None
+    return value
+
+
 def _require_offset(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("must include a time zone offset, e.g. 2026-11-29T10:00:00-06:00")
-    return value
+    return _in_range(value)
 
 
 class Appointment(_Model):

@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from .zones import Zone, ZoneDirectory, postal_code
 
+MAX_ZONES = 50  # zones in one request, by SMS (the first ones written) or by the API
+
 
 class Intent(StrEnum):
     SUBSCRIBE = "subscribe"
@@ -129,7 +131,8 @@ def parse(text: str) -> Request:
 
 
 def _zones(words: list[str]) -> tuple[str, ...]:
-    """Postal codes stand alone; other words form colonia names, split at commas and semicolons."""
+    """Postal codes stand alone; other words form colonia names, split at commas and semicolons.
+    The first MAX_ZONES only: a long MO (up to 255 parts) cannot make one message cost seconds."""
     zones: list[str] = []
     name: list[str] = []
     for word in [*words, ","]:
@@ -141,7 +144,7 @@ def _zones(words: list[str]) -> tuple[str, ...]:
                 zones.append(word)
         elif word.upper() not in ("Y", "AND", "EN", "IN", "COL", "COLONIA"):
             name.append(word)
-    return tuple(dict.fromkeys(zones))
+    return tuple(dict.fromkeys(zones))[:MAX_ZONES]
 
 
 _AUTO_REPLY = re.compile(

@@ -36,10 +36,9 @@ from pydantic import (
 from .catalog import TOPICS
 from .dates import iso_utc
 from .fields import LANGUAGES, Language, Msisdn
-from .keywords import topic_word, zone_or_problem
+from .keywords import MAX_ZONES, topic_word, zone_or_problem
 from .zones import Zone, ZoneDirectory
 
-MAX_ZONES = 50  # zones in one API request
 CATALOGUE = "catalogue"  # the validation context's key
 
 TopicName = Literal["AGUA", "VIAL", "EMERGENCIA", "AVISOS"]

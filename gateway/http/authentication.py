@@ -1,10 +1,12 @@
 """Every ``/api/v1/*`` request but the public OpenAPI document is authenticated here, once.
 
 The middleware reads the body (bounded by ``max_body_bytes``), verifies the signature against the
-method, the request target as sent and the body (gateway/http/signing.py) and registers it as seen
-(a replay is a 401 in every process: gateway/store/signatures.py), then hands the client id, the
-body and the signature to the handler as ``request[CLIENT_ID]``, ``request[BODY]`` and
-``request[SIGNATURE]``. A request matching no route goes on unauthenticated, to its 404 or 405.
+method, the request target as sent and the body (gateway/http/signing.py), admits the request
+within its client's limits (gateway/http/client_limits.py: a 429 beyond them, before any database
+work) and registers the signature as seen (a replay is a 401 in every process:
+gateway/store/signatures.py), then hands the client id, the body and the signature to the handler
+as ``request[CLIENT_ID]``, ``request[BODY]`` and ``request[SIGNATURE]``. A request matching no
+route goes on unauthenticated, to its 404 or 405.
 
 The events endpoint registers its signature itself, in the intake's transaction (one commit for
 both on the busiest path), and through :func:`register_once` before any other answer.
@@ -73,10 +75,11 @@ async def authentication_middleware(request: web.Request, handler):
         allow_v1=route in V1_ROUTES,
     )
     seen = Seen(verified.timestamp, verified.client_id, verified.digest)
-    ctx.signatures.purge_when_due()
-    if route not in REGISTERED_BY_HANDLER:
-        await register_once(ctx, seen)
-    request[CLIENT_ID] = verified.client_id
-    request[BODY] = body
-    request[SIGNATURE] = seen
-    return await handler(request)
+    with ctx.limits.admit(verified.client_id):
+        ctx.signatures.purge_when_due()
+        if route not in REGISTERED_BY_HANDLER:
+            await register_once(ctx, seen)
+        request[CLIENT_ID] = verified.client_id
+        request[BODY] = body
+        request[SIGNATURE] = seen
+        return await handler(request)

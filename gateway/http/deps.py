@@ -16,6 +16,8 @@ from gateway.signals import Signals
 from gateway.store.db import Database
 from gateway.store.signatures import SeenSignatures
 
+from .client_limits import ClientLimits
+
 if TYPE_CHECKING:
     from crm_adapters.callbacks import CallbackQueue
     from crm_adapters.mapping import Mapping as CrmMapping
@@ -49,6 +51,7 @@ class ApiDependencies:
     crm_mappings: Mapping[str, CrmMapping]  # client id -> the mapping of its own JSON
     actions: OperatorActions
     subscriptions: SubscriptionService
+    limits: ClientLimits  # each client's request rate and requests in progress
     max_body_bytes: int = 65536
     signature_tolerance_seconds: int = 300
 

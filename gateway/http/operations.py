@@ -28,20 +28,30 @@ JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """A response header the document describes."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One response of an operation: a body described by a model, a media type, or nothing."""
 
     description: str
     model: type[BaseModel] | None = None
     media_type: str | None = None
+    headers: tuple[Header, ...] = ()
 
 
 def answer(model: type[BaseModel], description: str) -> Reply:
     return Reply(description, model, JSON)
 
 
-def problem(description: str) -> Reply:
-    return Reply(description, ProblemDetails, PROBLEM_MEDIA_TYPE)
+def problem(description: str, headers: tuple[Header, ...] = ()) -> Reply:
+    return Reply(description, ProblemDetails, PROBLEM_MEDIA_TYPE, headers)
 
 
 def content(media_type: str, description: str) -> Reply:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 from pydantic import Field
 
@@ -36,6 +38,7 @@ class Problem(Exception):
         detail: str | None = None,
         errors: list[tuple[str, str]] | None = None,
         slug: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ):
         super().__init__(detail or title)
         self.status = status
@@ -43,6 +46,7 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors or []
         self.slug = slug or title.lower().replace(" ", "-")
+        self.headers = dict(headers or {})  # sent with the answer (Retry-After…)
 
     def details(self, instance: str | None = None) -> ProblemDetails:
         return ProblemDetails(
@@ -56,7 +60,12 @@ class Problem(Exception):
         )
 
     def response(self, instance: str | None = None) -> web.Response:
-        return web.Response(status=self.status, text=self.details(instance).dump(), content_type=MEDIA_TYPE)
+        return web.Response(
+            status=self.status,
+            text=self.details(instance).dump(),
+            content_type=MEDIA_TYPE,
+            headers=self.headers or None,
+        )
 
 
 def invalid(errors: list[tuple[str, str]]) -> Problem:

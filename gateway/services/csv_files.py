@@ -1,7 +1,9 @@
 """What the file imports share: reading a CSV with a header, and reporting rows by line.
 
 A bad row is reported with its line number and reason and the good rows are kept; blank lines are
-skipped; a row with more fields than the header is bad; shorter rows are padded with empty cells.
+skipped; a row with more fields than the header is bad; shorter rows are padded with empty cells; a
+row the CSV reader refuses (a field over its limit of 128 KiB, say: an unclosed quote swallowing
+the rest of the file) is bad and reading goes on after it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class CsvFile:
         except StopIteration:
             self._file.close()
             raise ValueError(f"{self.path}: empty file (expected {self.expected})") from None
+        except csv.Error as exc:
+            self._file.close()
+            raise ValueError(f"{self.path}: line 1: unreadable header ({exc})") from None
         except BaseException:
             self._file.close()
             raise
@@ -88,7 +93,15 @@ class CsvFile:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line, cells) of every data row, counted in the report."""
         reader, report, width = self._reader, self.report, len(self.header)
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                report.rows += 1
+                report.bad.append((reader.line_num, f"unreadable row: {exc}"))
+                continue
             line = reader.line_num
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue

@@ -46,10 +46,18 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     configuration's); SQLite: one connection for the writer thread and a few for tools."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=1, max_overflow=4, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            pool_size=1,
+            max_overflow=4,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, hide_parameters=True
+        )
     return engine
 
 

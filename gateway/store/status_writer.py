@@ -15,7 +15,9 @@ tried again after every following batch, and at least every 0.2 s, for ``orphan_
 given up: counted and logged as an unknown id, a duplicate (only final parts have it) or ambiguous.
 Its acknowledgement waits until it is stored, or ``orphan_ack_seconds`` at most (an SMSC resends
 an unanswered deliver_sm), so a crash loses no receipt that the missing submit result was about
-to match.
+to match. At most ``max_orphans`` are held (each is tried again with every batch): beyond them
+the oldest are given up at once, so an SMSC sending receipts for ids never sent cannot make
+every batch heavier.
 
 What cannot be stored never stops the writer:
 
@@ -175,6 +177,7 @@ class StatusWriter:
         receipt_ids: ReceiptIdRelations | None = None,
         unhealthy_after: int = 3,
         *,
+        max_orphans: int = 10_000,
         in_transaction: Sequence[InTransaction] = (),
         after_commit: Sequence[AfterCommit] = (),
         linger_seconds: float = 0.1,
@@ -188,6 +191,7 @@ class StatusWriter:
         self.max_batch = max_batch
         self.orphan_seconds = orphan_seconds
         self.orphan_ack_seconds = orphan_ack_seconds
+        self.max_orphans = max_orphans
         self.receipt_ids = receipt_ids or ReceiptIdRelations()
         self.unhealthy_after = unhealthy_after
         self.in_transaction = tuple(in_transaction)
@@ -382,6 +386,10 @@ class StatusWriter:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         orphans, self._orphans = self._orphans, []
         now = time.monotonic()
+        excess = len(orphans) - self.max_orphans
+        if excess > 0:  # the oldest are given up now
+            for orphan in sorted(orphans, key=lambda o: o.give_up_at)[:excess]:
+                orphan.give_up_at = now
         # orphans after the new changes: the submit results they wait for may be among them
         items = [_Item(change, stored) for change, stored in batch]
         for orphan in orphans:

@@ -305,6 +305,8 @@ async def test_keyset_pagination_walks_every_message_once(api):
         ("msisdn=123", "msisdn"),
         ("since=yesterday", "since"),
         ("since=2026-11-29T10:00:00", "since"),
+        ("since=0001-01-01T00:00:00%2B14:00", "since"),  # before the year 1 in UTC: was a 500
+        ("since=9999-12-31T23:59:59-14:00", "since"),
         ("limit=0", "limit"),
         ("limit=501", "limit"),
         ("cursor=x", "cursor"),

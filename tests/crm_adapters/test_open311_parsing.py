@@ -83,6 +83,9 @@ def test_datetimes_without_an_offset_are_in_the_servers_zone():
     assert parse_datetime(None, CITY) is None
     with pytest.raises(ValueError):
         parse_datetime("yesterday", CITY)
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59"):
+        with pytest.raises(ValueError, match="out of range"):  # was an OverflowError
+            parse_datetime(edge, CITY)
 
 
 # --- changes -----------------------------------------------------------------------------------------

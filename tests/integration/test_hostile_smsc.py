@@ -126,7 +126,9 @@ async def check(runtime: Gateway, hostile: HostileSmsc, final: dict[int, dict]) 
     writer = runtime.writer
     assert (writer.failures, writer.failing_batches, dict(writer.set_aside)) == (0, 0, {})
     assert writer.backlog == 0 and writer.problem() is None
-    assert runtime.pool.inbound.receipts_unparsed >= 2  # the 5,000-digit and the 300-octet ids
+    # the 5,000-digit and the 300-octet ids: answered ESME_ROK (EXPECTED) and counted as unknown
+    unknown = runtime.pool.inbound.receipts_unknown["hostile"]
+    assert unknown >= 2
     assert runtime.pool.inbound.mo_refused >= 1
     status, ready = await get(f"{runtime.url}/readyz")
     assert status == 200, ready
@@ -134,6 +136,8 @@ async def check(runtime: Gateway, hostile: HostileSmsc, final: dict[int, dict]) 
     lines = body.splitlines()
     bad = f'smsgw_smpp_bad_message_ids_total{{carrier="hostile"}} {carrier.bad_message_ids}'
     assert bad in lines
+    unknown += writer.receipts_unknown.get("hostile", 0)
+    assert f'smsgw_receipts_unknown_total{{carrier="hostile"}} {unknown}' in lines
     assert "smsgw_status_writer_failing_batches 0" in lines
     assert "smsgw_status_writer_failures_total 0" in lines
     assert any(line.startswith("smsgw_smpp_unexpected_pdus_total{") and "outbind" in line for line in lines)

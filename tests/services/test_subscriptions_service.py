@@ -82,3 +82,19 @@ def test_an_import_skips_opted_out_numbers_and_a_second_pass_changes_nothing(db)
     assert db.transaction(service.view, "+525512340001").language == "es"  # the number's last one
     again = db.transaction(service.import_rows, rows, zone_ids, NOW)
     assert (again.rows_changed, again.subscriptions_added, again.consent_events) == (0, 0, 0)
+
+
+def test_an_import_file_with_an_unreadable_row_reports_it_and_keeps_the_others(db, tmp_path):
+    from gateway.services.subscriber_import import import_subscribers
+
+    path = tmp_path / "subscribers.csv"
+    huge = '"' + "x" * 200_000 + '"'  # over the CSV reader's field limit
+    path.write_text(f"msisdn,topics,zones\n5512340001,AGUA,Anzures\n{huge},AGUA,\n5512340002,VIAL,11560\n")
+    report = import_subscribers(SubscriptionService(CATALOGUE), db.engine, path, now=NOW)
+    assert report.good == 2 and report.rows == 3
+    ((line, reason),) = report.bad
+    assert line == 3 and reason.startswith("unreadable row: field larger than field limit")
+    header_only = tmp_path / "bad-header.csv"
+    header_only.write_text(huge + "\n")
+    with pytest.raises(ValueError, match="line 1: unreadable header"):
+        import_subscribers(SubscriptionService(CATALOGUE), db.engine, header_only, now=NOW)

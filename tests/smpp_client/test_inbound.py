@@ -304,7 +304,8 @@ async def test_a_receipt_with_an_unusable_id_is_acknowledged_and_counted(pdu):
     link = inbound(events, telcel="submit_decimal_receipt_hex")
     link.deliver("telcel", pdu, answers.respond())
     assert answers.statuses == [Status.ESME_ROK]  # never ESME_RX_T_APPN: the SMSC must not resend it
-    assert events.receipts == [] and link.receipts_unparsed == 1
+    assert events.receipts == [] and link.receipts_unparsed == 0
+    assert link.receipts_unknown == {"telcel": 1}  # an id the gateway never sent
 
 
 async def test_a_receipt_in_data_sm_by_tlvs():

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 
 from gateway.domain.status import MessageStatus, Priority
+from gateway.http.api.metrics import MetricsSources, render
 from gateway.store import outbox, reads
 from gateway.store.models import messages
 from gateway.store.status_writer import StatusWriter
@@ -211,3 +212,37 @@ async def test_an_urgent_change_ends_the_linger_and_a_full_batch_does_too(db):
             writer.post(outbox.Submitted(mid, "telcel", [f"s{mid}"], NOW))
         await asyncio.wait_for(commit, 5)
         assert writer.changes_written == 51
+
+
+async def test_a_receipt_for_an_id_never_sent_is_acknowledged_then_counted_as_unknown(db):
+    writer = StatusWriter(db, orphan_seconds=0.3, orphan_ack_seconds=0.05)
+    acked = asyncio.get_running_loop().create_future()
+    async with running(writer):
+        writer.post(receipt("never-sent"), acked)
+        await asyncio.wait_for(acked, 5)  # answered ESME_ROK after the bound: not resent for ever
+        while writer.orphans:
+            await asyncio.wait_for(writer.next_commit(), 5)
+    assert writer.receipts_unknown == {"telcel": 1}
+    assert acked.result() is None  # resolved, not failed: the link answers ESME_ROK
+    body = render(MetricsSources(writer=writer))
+    assert 'smsgw_receipts_unknown_total{carrier="telcel"} 1' in body.splitlines()
+
+
+async def test_beyond_max_orphans_the_oldest_receipts_are_given_up_at_once(db):
+    (mid,) = db.transaction(outbox.enqueue, _rows(1), NOW)
+    writer = StatusWriter(db, orphan_seconds=60, orphan_ack_seconds=60, max_orphans=5)
+    acks = [asyncio.get_running_loop().create_future() for _ in range(8)]
+    async with running(writer):
+        for n, ack in enumerate(acks[:3]):
+            writer.post(receipt(f"flood-{n}"), ack)
+        await asyncio.wait_for(writer.next_commit(), 5)
+        for n, ack in enumerate(acks[3:], start=3):
+            writer.post(receipt(f"flood-{n}"), ack)
+        await asyncio.wait_for(writer.next_commit(), 5)
+        await asyncio.wait_for(writer.next_commit(), 5)  # the retry that finds them over the cap
+        assert writer.orphans == 5 and writer.receipts_unknown == {"telcel": 3}
+        assert [ack.done() for ack in acks] == [True] * 3 + [False] * 5  # the oldest three
+        # a held receipt still finds its submit result when it comes
+        await writer.put(outbox.Submitted(mid, "telcel", ["flood-7"], NOW))
+        await asyncio.wait_for(acks[7], 5)
+    assert _status(db, mid) == "delivered"

@@ -280,3 +280,15 @@ def test_only_emergencies_may_claim_emergency_priority():
     errors = _errors(_event(priority="emergency"))
     assert set(errors) == {"priority"}
     assert parse_event(_event(priority="low"), REQUIRED_FIELDS).priority == "low"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_moment_outside_the_years_1_to_9999_in_utc_is_a_field_error(moment):
+    """Both are valid ISO 8601 with an offset; converting them to UTC overflowed (a 500)."""
+    out_of_range = "out of range: must fall in the years 1 to 9999 in UTC"
+    assert _errors(_event(occurred_at=moment)) == {"occurred_at": out_of_range}
+    appointment = _event(type="appointment.scheduled", case={"folio": "MH-1", "appointment": {"at": moment}})
+    assert _errors(appointment) == {"case.appointment.at": out_of_range}
+    notice = {"id": "w-1", "type": "water.outage", "area": {"zones": ["Anzures"]},
+              "notice": {"starts_at": "2030-01-01T08:00:00Z", "ends_at": moment}}  # fmt: skip
+    assert _errors(notice) == {"notice.ends_at": out_of_range}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.domain.keywords import Intent, fold, looks_like_auto_reply, parse
+from gateway.domain.keywords import MAX_ZONES, Intent, fold, looks_like_auto_reply, parse
 
 
 @pytest.mark.parametrize(
@@ -173,3 +173,9 @@ def test_zone_problems_for_the_api_and_the_import():
     assert (topic_word("água"), topic_word("Water"), topic_word("todos"), topic_word("luz")) == (
         "AGUA", "AGUA", "*", None
     )  # fmt: skip
+
+
+def test_an_sms_names_at_most_max_zones():
+    text = "ALTA AGUA " + ", ".join(f"zona{i}" for i in range(3000))  # a 255-part MO
+    request = parse(text)
+    assert request.zones == tuple(f"ZONA{i}" for i in range(MAX_ZONES))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..authentication import V1_ROUTES
 from ..bodies import MAX_DEPTH, MAX_INT_DIGITS, MAX_NUMBER_CHARS
-from ..operations import Reply, problem
+from ..operations import Header, Reply, problem
 
 V2 = 'HMAC-SHA256(secret, "<t>.<METHOD>.<path with query>.<raw body>")'
 V1 = 'HMAC-SHA256(secret, "<t>.<raw body>")'
@@ -33,8 +33,18 @@ ERRORS: dict[str, Reply] = {
     "413": problem("Request body too large"),
     "415": problem("The body is not sent as `Content-Type: application/json`"),
     "422": problem("The event is invalid; `field` and `invalid_params` name every field at fault"),
+    "429": problem(
+        "Too many requests from this client: more per second than its `requests_per_second` (after "
+        "its `burst`), or more than its `max_concurrent` in progress; each gateway process counts on "
+        "its own. Nothing was done: send it again after `Retry-After` seconds (signed afresh)",
+        (Header("Retry-After", "seconds to wait before sending again", {"type": "integer", "minimum": 1}),),
+    ),
     "500": problem("Internal error (logged)"),
 }
+
+
+# what every signed operation can answer, whatever its declaration lists (the document adds them)
+SIGNED_ERRORS = ("401", "429")
 
 
 def errors(*codes: str) -> dict[str, Reply]:

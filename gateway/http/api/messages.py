@@ -72,7 +72,10 @@ class MessageQuery(BaseModel):
             since = None
         if since is None or since.tzinfo is None:
             raise ValueError("must be an ISO 8601 time with an offset, e.g. 2026-11-29T10:00:00-06:00")
-        return since.astimezone(UTC).replace(tzinfo=None)
+        try:
+            return since.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the year 1 in UTC
+            raise ValueError("out of range: must fall in the years 1 to 9999 in UTC") from None
 
     @field_validator("broadcast_id", "cursor", mode="before")
     @classmethod

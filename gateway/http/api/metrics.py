@@ -25,6 +25,7 @@ from ..deps import OPS
 from ..operations import PUBLIC, Operation, content
 
 if TYPE_CHECKING:
+    from gateway.http.client_limits import ClientLimits
     from gateway.services.citizen_sms import CitizenInbox
     from gateway.services.link_events import LinkEventHandler
     from gateway.store.status_writer import StatusWriter
@@ -61,6 +62,7 @@ class MetricsSources:
     link_events: LinkEventHandler | None = None
     citizens: CitizenInbox | None = None  # citizens' messages handled, by outcome
     membership: Membership | None = None  # several dispatch processes: members, takeovers
+    limits: ClientLimits | None = None  # the CRM clients' requests refused beyond their limits
     outbox: OutboxDepth = field(default_factory=OutboxDepth)
 
 
@@ -107,7 +109,7 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
         out.add(
             "smsgw_receipts_unparsed_total",
             "counter",
-            "receipts that could not be parsed or used (acknowledged)",
+            "receipts without a readable id or state (acknowledged)",
             inbound.receipts_unparsed,
         )
         for c in pool.status():
@@ -256,11 +258,15 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 count,
                 {"carrier": carrier},
             )
-        for carrier, count in sorted(writer.receipts_unknown.items()):
+        # the writer's (no part has the id) and the link's (an id no part can have: unusable)
+        unknown = dict(writer.receipts_unknown)
+        for carrier, count in (pool.inbound.receipts_unknown if pool is not None else {}).items():
+            unknown[carrier] = unknown.get(carrier, 0) + count
+        for carrier, count in sorted(unknown.items()):
             out.add(
                 "smsgw_receipts_unknown_total",
                 "counter",
-                "receipts for no known message id",
+                "receipts for no message id the gateway sent (acknowledged)",
                 count,
                 {"carrier": carrier},
             )
@@ -324,6 +330,16 @@ def render(sources: MetricsSources, outbox: dict[str, int] | None = None) -> str
                 "citizens' messages by what they were understood as and done",
                 count,
                 {"outcome": outcome},
+            )
+    limits = sources.limits
+    if limits is not None:
+        for (client, reason), count in sorted(limits.refused.items()):
+            out.add(
+                "smsgw_api_requests_limited_total",
+                "counter",
+                "CRM requests answered 429 (reason: rate or concurrency), counted in this process",
+                count,
+                {"client": client, "reason": reason},
             )
     dispatcher = sources.dispatcher
     if dispatcher is not None:

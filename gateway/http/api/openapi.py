@@ -17,11 +17,11 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 
-from ..operations import JSON, PUBLIC, Operation, content
+from ..operations import JSON, PUBLIC, SIGNED, Operation, Reply, content
 from ..operators.web import SESSION_COOKIE
 from ..responses import not_null
 from ..signing import CLIENT_HEADER, SIGNATURE_HEADER
-from .errors import SIGNATURE_FORMAT
+from .errors import ERRORS, SIGNATURE_FORMAT, SIGNED_ERRORS
 
 REF = "#/components/schemas/{model}"
 # components named for the API's readers rather than after the classes
@@ -63,9 +63,16 @@ def _models(op: Operation) -> Iterable[tuple[type[BaseModel], JsonSchemaMode]]:
         yield op.query, "validation"
     if isinstance(op.body, type):
         yield op.body, "validation"
-    for reply in op.responses.values():
+    for reply in _replies(op).values():
         if reply.model is not None:
             yield reply.model, "serialization"
+
+
+def _replies(op: Operation) -> dict[str, Reply]:
+    """The operation's answers; a signed one's include what authentication answers."""
+    if op.security != SIGNED:
+        return dict(op.responses)
+    return {**{code: ERRORS[code] for code in SIGNED_ERRORS}, **op.responses}
 
 
 def _component(ref: Mapping[str, str]) -> str:
@@ -142,8 +149,12 @@ class Document:
             schema = refs[op.body, "validation"] if isinstance(op.body, type) else dict(op.body)
             out["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": schema}}}
         responses: dict[str, Any] = {}
-        for code, reply in op.responses.items():
+        for code, reply in sorted(_replies(op).items()):
             response: dict[str, Any] = {"description": reply.description}
+            if reply.headers:
+                response["headers"] = {
+                    h.name: {"description": h.description, "schema": dict(h.schema)} for h in reply.headers
+                }
             if reply.media_type is not None:
                 media: dict[str, Any] = {}
                 if reply.model is not None:
