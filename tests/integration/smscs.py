@@ -327,3 +327,49 @@ class HostileSmsc(_Smsc):
         request = self._unanswered.pop(seq, None)
         if request is not None:
             self.answers.setdefault(request[0], set()).add((command_id, status))
+
+
+class RandomFramesSmsc(_Smsc):
+    """Answers every submit_sm with a good id and its receipt, then sends frames drawn from a seeded
+    random generator: any command id (requests, responses, unknown ones) with random bodies, valid
+    PDUs with random bytes flipped, and now and then a command_length that corrupts the stream (the
+    gateway must reset the link). What a fuzzer sends, over a real socket, to a running gateway."""
+
+    COMMANDS = (*(int(c) for c in Cmd), 0x00000099, 0x80000099, 0xFFFFFFFF)
+
+    def __init__(self, seed: int, frames_per_submit: int = 3, corrupt_one_in: int = 60):
+        super().__init__()
+        self.random = __import__("random").Random(seed)
+        self.frames_per_submit = frames_per_submit
+        self.corrupt_one_in = corrupt_one_in
+        self.submits = 0
+        self.sent = Counter()  # what was sent: "random", "flipped", "corrupt"
+        self.good: dict[str, str] = {}
+
+    def submit(self, link: _Link, p: codec.Pdu) -> None:
+        message_id = f"rnd-{self.submits}"
+        self.submits += 1
+        self.good[message_id] = p["destination_addr"]
+        link.send(codec.make(Cmd.SUBMIT_SM_RESP, p.sequence, message_id=message_id))
+        text = receipt_text(message_id, "DELIVRD", _DATE, _DATE).encode()
+        receipt = codec.make(Cmd.DELIVER_SM, self.next_seq(), esm_class=0x04, short_message=text)
+        link.send(receipt)
+        for _ in range(self.frames_per_submit):
+            link.send(self._frame_for(receipt))
+
+    def _frame_for(self, valid: bytes) -> bytes:
+        r = self.random
+        if r.randrange(self.corrupt_one_in) == 0:
+            self.sent["corrupt"] += 1
+            return header(r.choice((0, 3, 15, 2**31 + 7, 10_000_000)), r.choice(self.COMMANDS))
+        if r.random() < 0.3:  # a real PDU with a few bytes changed past its header
+            self.sent["flipped"] += 1
+            frame = bytearray(valid)
+            frame[12:16] = struct.pack(">I", self.next_seq())
+            for _ in range(r.randint(1, 4)):
+                frame[r.randrange(16, len(frame))] = r.randrange(256)
+            return bytes(frame)
+        self.sent["random"] += 1
+        body = r.randbytes(r.choice((0, 1, 4, 17, 64, r.randrange(300))))
+        status = r.choice((0, 0, 0, 8, 0x58, r.getrandbits(32)))
+        return header(16 + len(body), r.choice(self.COMMANDS), status, self.next_seq()) + body

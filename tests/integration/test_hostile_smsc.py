@@ -9,8 +9,10 @@ ids never reach the database, and the writer never fails a batch.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from gateway.domain.status import FINAL_STATUSES
@@ -20,7 +22,7 @@ from gateway.store.models import message_parts, messages
 from simulator.app import Simulator
 from smpp_client.message_ids import usable
 from tests.conftest import make_settings
-from tests.integration.smscs import HostileSmsc
+from tests.integration.smscs import HostileSmsc, RandomFramesSmsc
 from tests.integration.test_faults import queue, settle, sim_settings
 
 FINAL = {s.value for s in FINAL_STATUSES}
@@ -84,6 +86,41 @@ async def test_a_hostile_smsc_loses_no_message_and_never_stops_the_writer(db_url
                 assert len(everything) > COUNT  # the reply to that MO
                 final.update(await settle(runtime, everything, timeout=60))
                 await check(runtime, hostile, final)
+            finally:
+                assert await runtime.stop()
+    finally:
+        await sim.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_random_frames_from_an_smsc_lose_nothing_and_the_other_carrier_keeps_delivering(db_url, seed):
+    """A fuzzer's frames on a live link, beside the simulator: every message ends final, those that
+    went through the random SMSC with its ids, the writer never stuck, the gateway ready."""
+    sim = Simulator(sim_settings({"telcel": {}}))
+    await sim.start()
+    smsc = RandomFramesSmsc(seed)
+    try:
+        async with smsc:
+            runtime = build(settings(db_url, smsc.port, sim.carrier_port("telcel")))
+            await runtime.start()
+            try:
+                binds = [s.bound.wait() for c in runtime.pool.carriers.values() for s in c.sessions]
+                await asyncio.wait_for(asyncio.gather(*binds), 5)
+                ids = queue(runtime, COUNT)
+                final = await settle(runtime, ids, timeout=90)
+                assert sum(smsc.sent.values()) >= smsc.frames_per_submit  # it did send its frames
+                assert all(r["status"] in FINAL for r in final.values())
+                for r in final.values():
+                    assert r["status"] == "delivered", r  # both SMSCs deliver what they accept
+                    if r["carrier"] == "hostile":
+                        assert r["smsc_message_id"] in smsc.good
+                carriers = Counter(r["carrier"] for r in final.values())
+                assert carriers["telcel"] and carriers["hostile"], carriers  # both carried traffic
+                assert smsc.sent["random"] and smsc.sent["flipped"], smsc.sent
+                writer = runtime.writer
+                assert (writer.failures, writer.failing_batches, dict(writer.set_aside)) == (0, 0, {})
+                status, ready = await get(f"{runtime.url}/readyz")
+                assert status == 200, ready
             finally:
                 assert await runtime.stop()
     finally:
