@@ -51,6 +51,9 @@ url = "{db_url}"
 [[crm_clients]]
 id = "bench"
 secret_env = "SMSGW_BENCH_SECRET"
+# above what one process can take, so the figure is the gateway's capacity, not the client's limit
+requests_per_second = 100000
+burst = 100000
 
 [quiet_hours]
 enabled = false

@@ -20,8 +20,8 @@ class CrmClientSettings(WithSecrets):
     secret_env: str
     callback_url: str | None = None
     # this client's requests, counted by each gateway process on its own (a 429 beyond them)
-    requests_per_second: float = Field(200, gt=0)
-    burst: int = Field(400, ge=1)  # requests accepted at once after a quiet spell
+    requests_per_second: float = Field(2000, gt=0)
+    burst: int = Field(4000, ge=1)  # requests accepted at once after a quiet spell
     max_concurrent: int = Field(64, ge=1)  # requests in progress at a time
 
     @field_validator("callback_url")

@@ -75,7 +75,7 @@ def test_requests_in_progress_are_capped_and_released_even_when_the_handler_fail
 
 def test_the_defaults_are_generous(db_url):
     client = api_settings(db_url).crm_client("cesac")
-    assert (client.requests_per_second, client.burst, client.max_concurrent) == (200, 400, 64)
+    assert (client.requests_per_second, client.burst, client.max_concurrent) == (2000, 4000, 64)
 
 
 async def test_over_its_rate_a_client_gets_a_429_problem_and_nothing_is_done(db_url):
