@@ -4,13 +4,20 @@ own process, under steady mixed traffic for 30 minutes, watched for what only ti
 Traffic, from this process: signed case events (``--events-per-second``, numbers from a pool of
 citizens), a citizen's SMS every few seconds through the simulator (ALTA, BAJA, ESTADO, AYUDA and
 texts that mean nothing), a water outage broadcast to the subscribers every minute. Every
+``--fault-every-seconds`` one of the simulator's faults, drawn at random, is switched on for
+``--fault-seconds`` (links dropped, slow answers, submits never answered, binds refused,
+ESME_RTHROTTLED or ESME_RMSGQFUL answers), then off again. Every
 ``--sample-seconds`` the gateway's resident memory, open file descriptors, threads and CPU, its
 status writer's backlog and held receipts, the queued messages and /readyz are sampled.
 
 It passes when, at the end, every message is final (nothing queued or submitted after the
-settling time), /readyz always answered 200, the gateway logged no error, its memory in the last
+settling time), /readyz answered 200 at every sample but those taken while a fault kept the links
+down (or within 10 s after it ended), the gateway logged no error, its memory in the last
 quarter of the run is within ``--max-rss-growth`` (20 %) of the second quarter's, its descriptors
-did not grow by more than 20, and it stopped cleanly on SIGTERM.
+did not grow by more than 20, it stopped cleanly on SIGTERM, and every message is accounted for
+against the simulator's counts: each delivered part was received by the SMSC, and what the SMSC
+received more than once is at most what was in flight when a fault struck (a window per fault
+switched on).
 
     python bench/soak.py                                  # 30 minutes
     python bench/soak.py --minutes 3 --events-per-second 10
@@ -29,6 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from _common import ENV, Proc, cpu_seconds, free_port, wait_http, write_config
@@ -74,6 +82,13 @@ def metric(text: str, name: str) -> float:
     return total
 
 
+def sim_received(sim_http: str) -> int:
+    """submit_sm the simulator accepted (stored and answered OK)."""
+    with urllib.request.urlopen(f"{sim_http}/sim/stats", timeout=10) as r:
+        stats = json.loads(r.read())
+    return sum(c["submitted"] for c in stats["carriers"].values())
+
+
 def status_of(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
@@ -115,6 +130,29 @@ def send_mo(sim_http: str, number: str, text: str) -> int:
         return exc.code
 
 
+FAULTS = [
+    {"drop_every_seconds": 3},
+    {"drop_after_pdus": 200},
+    {"response_delay": [0.5, 1.5]},
+    {"never_answer_fraction": 0.05},
+    {"refuse_binds_for": 5, "drop_after_pdus": 50},
+    {"submit_error_status": 0x58, "submit_error_every": 10},  # ESME_RTHROTTLED
+    {"submit_error_status": 0x14, "submit_error_every": 7},  # ESME_RMSGQFUL
+]
+
+
+def faults(sim_http: str, method: str, body: dict | None = None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{sim_http}/sim/carriers/soak/faults", data, {"Content-Type": "application/json"}, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30)
@@ -124,6 +162,8 @@ def main() -> int:
     parser.add_argument("--sample-seconds", type=float, default=15)
     parser.add_argument("--settle-seconds", type=float, default=120)
     parser.add_argument("--max-rss-growth", type=float, default=0.20)
+    parser.add_argument("--fault-every-seconds", type=float, default=60)
+    parser.add_argument("--fault-seconds", type=float, default=15)
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="smsgw-soak-"))
@@ -174,6 +214,8 @@ def main() -> int:
         started = time.monotonic()
         end = started + args.minutes * 60
         next_event = next_mo = next_broadcast = next_sample = started
+        next_fault, fault_off, switched = started + args.fault_every_seconds, None, Counter()
+        last_fault_off, mo_refused = started, 0
         cpu0 = cpu_seconds(gateway.pid)
         print(f"soak: {args.minutes:g} min, logs in {tmp}", flush=True)
         print(f"{'min':>6} {'rss MB':>8} {'fds':>5} {'thr':>4} {'cpu s':>7} {'queued':>7} {'backlog':>7} "
@@ -193,7 +235,10 @@ def main() -> int:
             if now >= next_mo:
                 text = rng.choice(MO_TEXTS).format(n=rng.randrange(1, next(ids)))
                 if send_mo(sim_http, rng.choice(number), text) != 202:
-                    failures.append(f"the simulator refused an MO at {now - started:.0f} s")
+                    if fault_off is not None or now < last_fault_off + 5:
+                        mo_refused += 1  # no bind to deliver it on while links drop (or just after)
+                    else:
+                        failures.append(f"the simulator refused an MO at {now - started:.0f} s")
                 next_mo += args.mo_every_seconds
             if now >= next_broadcast:
                 at = time.gmtime(time.time() + 86400)
@@ -207,10 +252,23 @@ def main() -> int:
                     }
                 )
                 next_broadcast += args.broadcast_every_seconds
+            if now >= next_fault:
+                fault = rng.choice(FAULTS)
+                if faults(sim_http, "PUT", fault) != 200:
+                    failures.append(f"the simulator refused the fault {fault}")
+                switched[json.dumps(fault)] += 1
+                fault_off, next_fault = now + args.fault_seconds, next_fault + args.fault_every_seconds
+            if fault_off is not None and now >= fault_off:
+                faults(sim_http, "DELETE")
+                fault_off, last_fault_off = None, now
             if now >= next_sample:
-                samples.append(sample(gateway.pid, base, now - started, cpu0, sum(crm.answers.values())))
+                taken = sample(gateway.pid, base, now - started, cpu0, sum(crm.answers.values()))
+                taken["faulty"] = fault_off is not None or now < last_fault_off + 10
+                samples.append(taken)
                 next_sample += args.sample_seconds
-            time.sleep(max(0.0, min(next_event, next_mo, next_broadcast, next_sample) - time.monotonic()))
+            wake = min(next_event, next_mo, next_broadcast, next_sample, next_fault, fault_off or next_fault)
+            time.sleep(max(0.0, wake - time.monotonic()))
+        faults(sim_http, "DELETE")
         # settle: nothing queued or submitted any more
         deadline = time.monotonic() + args.settle_seconds
         watch = sqlite3.connect(db_path, timeout=30)
@@ -218,6 +276,10 @@ def main() -> int:
         while watch.execute(open_statuses).fetchone()[0] and time.monotonic() < deadline:
             time.sleep(1)
         statuses = dict(watch.execute("SELECT status, COUNT(*) FROM messages GROUP BY status").fetchall())
+        delivered_parts = watch.execute(
+            "SELECT COUNT(*) FROM message_parts p JOIN messages m ON m.id = p.message_id"
+            " WHERE m.status = 'delivered'"
+        ).fetchone()[0]
         mo = watch.execute("SELECT COUNT(*) FROM mobile_messages").fetchone()[0]
         watch.close()
         samples.append(sample(gateway.pid, base, time.monotonic() - started, cpu0, sum(crm.answers.values())))
@@ -226,10 +288,19 @@ def main() -> int:
         gateway = None
         # the verdict
         print(f"statuses {statuses}; citizens' SMS handled {mo}; API answers {crm.answers}")
+        print(f"faults switched on: {dict(switched)}; MO the SMSC could not deliver then: {mo_refused}")
+        received = sim_received(sim_http)
+        again = received - delivered_parts
+        in_flight = 50 * sum(switched.values())  # a window (50) per fault episode
+        print(f"the SMSC received {received} submit_sm for {delivered_parts} delivered parts ({again} again)")
+        if received < delivered_parts:
+            failures.append(f"{delivered_parts} parts delivered but the SMSC received only {received}")
+        if again > in_flight:
+            failures.append(f"{again} submit_sm received again, more than in flight at faults ({in_flight})")
         if statuses.get("queued") or statuses.get("submitted"):
             failures.append(f"not final after {args.settle_seconds:g} s: {statuses}")
-        if any(s["readyz"] != 200 for s in samples):
-            failures.append("readyz was not 200 at some sample")
+        if any(s["readyz"] != 200 and not s.get("faulty") for s in samples):
+            failures.append("readyz was not 200 at a sample taken with no fault on")
         if set(crm.answers) - {202}:
             failures.append(f"API answers other than 202: {crm.answers}")
         errors = [

@@ -7,7 +7,6 @@ from aiohttp import web
 from pydantic import Field
 
 from gateway.domain.operators import Role
-from gateway.services.operator_actions import NotAllowed
 from gateway.store import reads
 
 from ..api.schemas import BroadcastType, CancelResult, PriorityName, Topic, priority_name
@@ -16,7 +15,7 @@ from ..operators.context import audit
 from ..operators.web import requires
 from ..problems import Problem
 from ..responses import Answer, UtcTime, model_response
-from .context import CONTROL, answers_problems, by
+from .context import CONTROL, act, answers_problems
 
 BROADCASTS_SHOWN = 10
 
@@ -24,15 +23,10 @@ BROADCASTS_SHOWN = 10
 @requires(Role.OPERATOR)
 @answers_problems
 async def cancel_broadcast(request: web.Request) -> web.Response:
-    wanted = path_id(request, "broadcast")
-    try:
-        result = await request.config_dict[CONTROL].actions.cancel_broadcast(
-            wanted, client_id=None, by=by(request)
-        )
-    except NotAllowed as exc:
-        raise Problem(409, "Cannot cancel", str(exc), [("id", str(exc))], slug="not-cancellable") from None
-    if result is None:
-        raise Problem(404, "Not found", f"no broadcast {wanted}")
+    actions = request.config_dict[CONTROL].actions
+    wanted, result = await act(
+        request, "broadcast", actions.cancel_broadcast, "Cannot cancel", "not-cancellable"
+    )
     detail = {"was": result["previous_status"], "cancelled": result["cancelled"]}
     await audit(request, "broadcast.cancel", f"broadcast:{wanted}", detail)
     return model_response(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from gateway.services.citizen_data import CitizenData
-from gateway.services.operator_actions import OperatorActions
+from gateway.services.operator_actions import NotAllowed, OperatorActions
 from gateway.store.db import Database
 
+from ..operations import path_id
 from ..operators.context import SESSION
 from ..operators.web import Handler
 from ..problems import Problem
@@ -46,3 +48,19 @@ def answers_problems(handler: Handler) -> Handler:
 def by(request: web.Request) -> str:
     """Who acts, as the services log it."""
     return f"operator:{request[SESSION].operator.username}"
+
+
+Action = Callable[..., Awaitable[dict | None]]
+
+
+async def act(request: web.Request, noun: str, action: Action, refused: str, slug: str) -> tuple[int, dict]:
+    """Run an operator action on the ``{id}`` of the path: (id, the action's result). An action the
+    resource's state does not allow is a 409 titled ``refused``; an unknown id a 404."""
+    wanted = path_id(request, noun)
+    try:
+        result = await action(wanted, client_id=None, by=by(request))
+    except NotAllowed as exc:
+        raise Problem(409, refused, str(exc), [("id", str(exc))], slug=slug) from None
+    if result is None:
+        raise Problem(404, "Not found", f"no {noun} {wanted}")
+    return wanted, result

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gateway.domain.operators import Role
 from gateway.domain.phone import MSISDN_SCHEMA, InvalidNumber, normalize_msisdn
 from gateway.domain.status import MessageStatus
-from gateway.services.operator_actions import NotAllowed
 from gateway.store import reads
 from smpp_client.constants import Status
 
@@ -25,7 +24,7 @@ from ..operators.web import requires
 from ..problems import Problem
 from ..query import parse_query, whole_number
 from ..responses import Answer, UtcTime, model_response
-from .context import CONTROL, answers_problems, by
+from .context import CONTROL, act, answers_problems
 
 MAX_LIMIT = 200
 
@@ -214,15 +213,8 @@ async def story(request: web.Request) -> web.Response:
 @requires(Role.OPERATOR)
 @answers_problems
 async def retry_message(request: web.Request) -> web.Response:
-    wanted = path_id(request, "message")
-    try:
-        result = await request.config_dict[CONTROL].actions.retry_message(
-            wanted, client_id=None, by=by(request)
-        )
-    except NotAllowed as exc:
-        raise Problem(409, "Cannot retry", str(exc), [("id", str(exc))], slug="not-retryable") from None
-    if result is None:
-        raise Problem(404, "Not found", f"no message {wanted}")
+    actions = request.config_dict[CONTROL].actions
+    wanted, result = await act(request, "message", actions.retry_message, "Cannot retry", "not-retryable")
     await audit(request, "message.retry", f"message:{wanted}", {"was": result["previous_status"]})
     return model_response(RetryResult.model_validate(result))
 
@@ -236,15 +228,8 @@ class MessageCancelled(Answer):
 @requires(Role.OPERATOR)
 @answers_problems
 async def cancel_message(request: web.Request) -> web.Response:
-    wanted = path_id(request, "message")
-    try:
-        result = await request.config_dict[CONTROL].actions.cancel_message(
-            wanted, client_id=None, by=by(request)
-        )
-    except NotAllowed as exc:
-        raise Problem(409, "Cannot cancel", str(exc), [("id", str(exc))], slug="not-cancellable") from None
-    if result is None:
-        raise Problem(404, "Not found", f"no message {wanted}")
+    actions = request.config_dict[CONTROL].actions
+    wanted, result = await act(request, "message", actions.cancel_message, "Cannot cancel", "not-cancellable")
     await audit(request, "message.cancel", f"message:{wanted}", {"was": result["previous_status"]})
     return model_response(MessageCancelled.model_validate(result))
 
