@@ -92,6 +92,7 @@ async def test_an_open_dashboard_goes_to_the_login_page_when_its_session_ends(ga
     other = await page.context.new_page()  # the same operator signs out in another tab
     await other.goto(f"{gateway.url}/dashboard/")
     await other.click("#logout")
+    await other.wait_for_url(re.compile(r"/dashboard/login"))  # signed out before the tab closes
     await other.close()
     api = Api(gateway.url)  # the next status change wakes the first tab's stream, which ends
     try:
