@@ -52,22 +52,25 @@ def message_rows() -> Select:
     )
 
 
+def _status_history(conn: Connection, message_id: int) -> list[dict]:
+    """A message's statuses with their times and details, oldest first."""
+    h = message_status_history.c
+    rows = conn.execute(select(h.status, h.at, h.detail).where(h.message_id == message_id).order_by(h.id))
+    return [dict(r) for r in rows.mappings()]
+
+
 def get_message(conn: Connection, message_id: int) -> dict | None:
     """The message with ``parts`` (by seq) and ``history`` (oldest first), or None."""
     row = conn.execute(message_rows().where(messages.c.id == message_id)).mappings().first()
     if row is None:
         return None
-    h = message_status_history.c
-    history = conn.execute(
-        select(h.status, h.at, h.detail).where(h.message_id == message_id).order_by(h.id)
-    ).mappings()
     p = message_parts.c
     parts = conn.execute(
         select(p.seq, p.smsc_message_id, p.status, p.error_code, p.submitted_at, p.done_at)
         .where(p.message_id == message_id)
         .order_by(p.seq)
     ).mappings()
-    return {**row, "history": [dict(r) for r in history], "parts": [dict(r) for r in parts]}
+    return {**row, "history": _status_history(conn, message_id), "parts": [dict(r) for r in parts]}
 
 
 @dataclass(slots=True)
@@ -240,17 +243,13 @@ def message_story(conn: Connection, message_id: int) -> dict | None:
     )
     if row is None:
         return None
-    h = message_status_history.c
-    history = conn.execute(
-        select(h.status, h.at, h.detail).where(h.message_id == message_id).order_by(h.id)
-    ).mappings()
     p = message_parts.c
     parts = conn.execute(
         select(p.seq, p.carrier, p.smsc_message_id, p.status, p.error_code, p.submitted_at, p.done_at)
         .where(p.message_id == message_id)
         .order_by(p.submitted_at, p.seq)
     ).mappings()
-    return {**row, "history": [dict(r) for r in history], "parts": [dict(r) for r in parts]}
+    return {**row, "history": _status_history(conn, message_id), "parts": [dict(r) for r in parts]}
 
 
 def recent_broadcasts(conn: Connection, limit: int = 10) -> list[dict]:
